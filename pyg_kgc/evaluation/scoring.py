@@ -1,0 +1,89 @@
+r"""The one interface between link predictors and everything that judges or
+trains them (evaluators, negative sampling, losses)."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+class KGScorer:
+    r"""Scores :math:`(h, r, t)` triples of one graph; higher means more
+    plausible.
+
+    A subclass implements :meth:`score_triples` and, where the decoder
+    allows it, faster :meth:`score_tails` / :meth:`score_heads` (a matrix
+    product for DistMult, ComplEx or bilinear decoders). The defaults score
+    every candidate through :meth:`score_triples`, :obj:`chunk_size`
+    triples at a time, so that memory stays bounded by the
+    :math:`[B, C]` output.
+
+    Subclasses set :obj:`num_entities` and :obj:`num_relations` (as
+    attributes or properties).
+    """
+    num_entities: int
+    num_relations: int
+
+    #: Triples scored at once by the default :meth:`score_tails` and
+    #: :meth:`score_heads`.
+    chunk_size: int = 1 << 20
+
+    def score_triples(self, head: Tensor, relation: Tensor,
+                      tail: Tensor) -> Tensor:
+        r"""Scores of the triples :obj:`(head[i], relation[i], tail[i])`.
+
+        Args:
+            head, relation, tail (torch.Tensor): Ids, :math:`[B]` each.
+
+        :rtype: :class:`torch.Tensor` :math:`[B]`
+        """
+        raise NotImplementedError
+
+    def score_tails(self, head: Tensor, relation: Tensor,
+                    candidates: Optional[Tensor] = None) -> Tensor:
+        r"""Scores of :obj:`(head[i], relation[i], c)` for every candidate
+        tail :obj:`c`.
+
+        Args:
+            head, relation (torch.Tensor): Ids, :math:`[B]` each.
+            candidates (torch.Tensor, optional): Candidate entity ids
+                :math:`[C]`. (default: all :obj:`num_entities` entities)
+
+        :rtype: :class:`torch.Tensor` :math:`[B, C]`
+        """
+        return self._expand(head, relation, candidates, tails=True)
+
+    def score_heads(self, relation: Tensor, tail: Tensor,
+                    candidates: Optional[Tensor] = None) -> Tensor:
+        r"""Scores of :obj:`(c, relation[i], tail[i])` for every candidate
+        head :obj:`c`.
+
+        Args:
+            relation, tail (torch.Tensor): Ids, :math:`[B]` each.
+            candidates (torch.Tensor, optional): Candidate entity ids
+                :math:`[C]`. (default: all :obj:`num_entities` entities)
+
+        :rtype: :class:`torch.Tensor` :math:`[B, C]`
+        """
+        return self._expand(tail, relation, candidates, tails=False)
+
+    def _expand(self, anchor: Tensor, relation: Tensor,
+                candidates: Optional[Tensor], tails: bool) -> Tensor:
+        if candidates is None:
+            candidates = torch.arange(self.num_entities, device=anchor.device)
+        num_candidates = candidates.numel()
+        if num_candidates == 0 or anchor.numel() == 0:
+            return torch.empty((anchor.numel(), num_candidates),
+                               device=anchor.device)
+        rows = max(1, self.chunk_size // num_candidates)
+        out: Optional[Tensor] = None
+        for start in range(0, anchor.numel(), rows):
+            a = anchor[start:start + rows].repeat_interleave(num_candidates)
+            r = relation[start:start + rows].repeat_interleave(num_candidates)
+            c = candidates.repeat(min(rows, anchor.numel() - start))
+            scores = (self.score_triples(a, r, c)
+                      if tails else self.score_triples(c, r, a))
+            if out is None:
+                out = scores.new_empty((anchor.numel(), num_candidates))
+            out[start:start + rows] = scores.view(-1, num_candidates)
+        assert out is not None
+        return out

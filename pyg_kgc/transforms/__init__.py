@@ -1,0 +1,8 @@
+r"""Transforms of knowledge graph :class:`~torch_geometric.data.Data`."""
+from pyg_kgc.transforms.add_inverse_relations import (
+    AddInverseRelations,
+    add_inverse_triples,
+)
+from pyg_kgc.transforms.to_hetero_data import ToHeteroData
+
+__all__ = ['AddInverseRelations', 'add_inverse_triples', 'ToHeteroData']
