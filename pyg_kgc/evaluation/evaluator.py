@@ -10,6 +10,15 @@ from pyg_kgc.evaluation.ranking import SIDES, RankingResult, filtered_ranks
 from pyg_kgc.evaluation.scoring import KGScorer
 
 
+def _alike(a: Tensor, b: Optional[Tensor]) -> bool:
+    return (b is not None and a.shape == b.shape and a.stride() == b.stride()
+            and a.dtype == b.dtype and a.device == b.device)
+
+
+def _aliases(a: Tensor, b: Tensor) -> bool:
+    return _alike(a, b) and a.data_ptr() == b.data_ptr()
+
+
 class RankingEvaluator:
     r"""Filtered rank-based link prediction evaluation, both sides.
 
@@ -137,7 +146,8 @@ class RankingEvaluator:
                 f"graph?")
         position = None
         if candidates is not None:
-            position = self._candidate_map(candidates.to(device), device)
+            candidates = candidates.to(device)
+            position = self._candidate_map(candidates, device)
             missing = (position[head] < 0) | (position[tail] < 0)
             if bool(missing.any()):
                 i = int(missing.nonzero()[0])
@@ -149,6 +159,9 @@ class RankingEvaluator:
         batch_size = self.batch_size or max(1,
                                             self.max_scores // num_candidates)
         result = RankingResult()
+        # One buffer of ours, offered to the scorer as `out` and used as the
+        # workspace of the ranks: no fresh [B, C] memory batch after batch.
+        buffer: Optional[Tensor] = None
         for side in sides:
             optimistic, pessimistic = [], []
             starts = range(0, head.numel(), batch_size)
@@ -158,24 +171,26 @@ class RankingEvaluator:
                 r = relation[start:start + batch_size]
                 t = tail[start:start + batch_size]
                 if side == 'tail':
-                    scores = scorer.score_tails(h, r, candidates)
+                    scores = scorer.score_tails(h, r, candidates, out=buffer)
                     row, col = self.known.tails(h, r)
                     target = t
                 else:
-                    scores = scorer.score_heads(r, t, candidates)
+                    scores = scorer.score_heads(r, t, candidates, out=buffer)
                     row, col = self.known.heads(r, t)
                     target = h
                 if scores.shape != (h.numel(), num_candidates):
                     raise ValueError(
                         f"score_{side}s returned shape {list(scores.shape)}, "
                         f"expected {[h.numel(), num_candidates]}")
-                keep = col != target[row]  # never filter the true answer
-                row, col = row[keep], col[keep]
                 if position is not None:
                     target, col = position[target], position[col]
                     keep = col >= 0
                     row, col = row[keep], col[keep]
-                opt, pess = filtered_ranks(scores, target, row, col)
+                in_buffer = buffer is not None and _aliases(scores, buffer)
+                if not in_buffer and not _alike(scores, buffer):
+                    buffer = torch.empty_like(scores)
+                opt, pess = filtered_ranks(scores, target, row, col,
+                                           scores if in_buffer else buffer)
                 optimistic.append(opt)
                 pessimistic.append(pess)
             result.optimistic[side] = torch.cat(optimistic).cpu()

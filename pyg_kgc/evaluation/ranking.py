@@ -21,17 +21,29 @@ def check_finite_scores(scores: Tensor) -> None:
 
 def filtered_ranks(
         scores: Tensor, target: Tensor, filter_row: Optional[Tensor] = None,
-        filter_col: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        filter_col: Optional[Tensor] = None,
+        workspace: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     r"""The rank of :obj:`scores[i, target[i]]` within row :obj:`i`,
     leaving out the filtered entries :obj:`scores[filter_row,
-    filter_col]`.
+    filter_col]` (other than the target itself, which is never left out).
 
     With :math:`s^*` the target's score and :math:`\mathcal{F}_i` the
-    filtered columns of row :math:`i` (which must not contain the target),
-    the optimistic rank is :math:`1 + |\{j \notin \mathcal{F}_i : s_j >
-    s^*\}|` and the pessimistic rank :math:`|\{j \notin \mathcal{F}_i : s_j
-    \geq s^*\}|` (the target counts itself); they differ by the number of
-    ties, and their mean is the expected rank under random tie breaking.
+    filtered columns of row :math:`i` other than the target, the optimistic
+    rank is :math:`1 + |\{j \notin \mathcal{F}_i : s_j > s^*\}|` and the
+    pessimistic rank :math:`|\{j \notin \mathcal{F}_i : s_j \geq
+    s^*\}|` (the target counts itself); they differ by the number of ties,
+    and their mean is the expected rank under random tie breaking.
+
+    Comparisons followed by integer sums, twice, would be the slow part of
+    ranking; the scores are read once instead: with :math:`\sigma_j =
+    \mathrm{sign}(s_j - s^*)`, set to :math:`0` at filtered entries,
+    :math:`\sum_j \sigma_j = n_> - n_<` and :math:`\sum_j |\sigma_j| = n_>
+    + n_<`, floating point sums of :math:`\pm 1` that are exact below
+    :math:`2^{24}` candidates, and the zeros are the ties plus the filtered
+    entries. The sign of a difference of two floats is the sign of their
+    comparison (IEEE 754 with subnormals, PyTorch's default). A batch with
+    non-finite scores is counted by exact comparisons instead, which raise
+    on NaN.
 
     Args:
         scores (torch.Tensor): :math:`[B, C]`, any strides (a transposed
@@ -39,23 +51,45 @@ def filtered_ranks(
         target (torch.Tensor): The column of the true answer of each row,
             :math:`[B]`.
         filter_row, filter_col (torch.Tensor, optional): Entries to leave
-            out, :math:`[F]` each.
+            out, :math:`[F]` each, without duplicates; they may include the
+            targets.
+        workspace (torch.Tensor, optional): Scratch space of the shape,
+            dtype and strides of :obj:`scores`, reused across calls; it may
+            be :obj:`scores` itself, which is then overwritten.
 
     :rtype: (:class:`torch.Tensor`, :class:`torch.Tensor`), the optimistic
         and pessimistic ranks, :math:`[B]` each, :obj:`torch.long`.
     """
+    num_rows, num_candidates = scores.shape
+    target = target.view(-1, 1)
+    true = scores.gather(1, target)
+    if filter_row is None:
+        filter_row = filter_col = target.new_empty(0)
+    num_filtered = torch.bincount(filter_row, minlength=num_rows)
+    is_target = filter_col == target.view(-1)[filter_row]
+    target_filtered = torch.bincount(filter_row, weights=is_target.double(),
+                                     minlength=num_rows).long()
+    if (scores.is_floating_point() and num_candidates < (1 << 24)
+            and bool(torch.isfinite(scores.sum()))):
+        # Finite scores (NaN would turn into a sign of 0): the differences
+        # are finite or overflow to +-inf, and their signs are exact.
+        sign = torch.sub(scores, true, out=workspace).sign_()
+        sign[filter_row, filter_col] = 0
+        difference = sign.sum(dim=1, dtype=torch.float32)
+        unequal = sign.abs_().sum(dim=1, dtype=torch.float32)
+        greater = ((difference + unequal) / 2).round_().long()
+        zeros = num_candidates - unequal.round_().long()
+        # Zeros: the target, its unfiltered ties, the filtered others.
+        ties = zeros - num_filtered + target_filtered - 1
+        return greater + 1, greater + 1 + ties
     check_finite_scores(scores)
-    true = scores.gather(1, target.view(-1, 1))
-    greater = (scores > true).sum(dim=1)
-    greater_equal = (scores >= true).sum(dim=1)
-    if filter_row is not None and filter_row.numel() > 0:
-        values = scores[filter_row, filter_col]
-        true_of_row = true.view(-1)[filter_row]
-        greater -= torch.zeros_like(greater).index_add_(
-            0, filter_row, (values > true_of_row).long())
-        greater_equal -= torch.zeros_like(greater).index_add_(
-            0, filter_row, (values >= true_of_row).long())
-    return greater + 1, greater_equal
+    values = scores[filter_row, filter_col]
+    true_of_row = true.view(-1)[filter_row]
+    greater = (scores > true).sum(dim=1) - torch.bincount(
+        filter_row[values > true_of_row], minlength=num_rows)
+    greater_equal = (scores >= true).sum(dim=1) - torch.bincount(
+        filter_row[values >= true_of_row], minlength=num_rows)
+    return greater + 1, greater_equal + target_filtered
 
 
 def ranks_with_ties(optimistic: Tensor, pessimistic: Tensor,

@@ -17,6 +17,13 @@ class KGScorer:
     triples at a time, so that memory stays bounded by the
     :math:`[B, C]` output.
 
+    :meth:`score_tails` and :meth:`score_heads` take an optional
+    :obj:`out`, a :math:`[B, C]` tensor that an implementation may write
+    its scores into and return, so that callers scoring batch after batch
+    (the evaluator) recycle one buffer instead of allocating fresh memory
+    every time; an implementation is free to ignore it (e.g. when its
+    layout does not suit).
+
     Subclasses set :obj:`num_entities` and :obj:`num_relations` (as
     attributes or properties).
     """
@@ -39,7 +46,8 @@ class KGScorer:
         raise NotImplementedError
 
     def score_tails(self, head: Tensor, relation: Tensor,
-                    candidates: Optional[Tensor] = None) -> Tensor:
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
         r"""Scores of :obj:`(head[i], relation[i], c)` for every candidate
         tail :obj:`c`.
 
@@ -47,13 +55,16 @@ class KGScorer:
             head, relation (torch.Tensor): Ids, :math:`[B]` each.
             candidates (torch.Tensor, optional): Candidate entity ids
                 :math:`[C]`. (default: all :obj:`num_entities` entities)
+            out (torch.Tensor, optional): A buffer for the scores, see
+                above. (default: :obj:`None`)
 
         :rtype: :class:`torch.Tensor` :math:`[B, C]`
         """
-        return self._expand(head, relation, candidates, tails=True)
+        return self._expand(head, relation, candidates, True, out)
 
     def score_heads(self, relation: Tensor, tail: Tensor,
-                    candidates: Optional[Tensor] = None) -> Tensor:
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
         r"""Scores of :obj:`(c, relation[i], tail[i])` for every candidate
         head :obj:`c`.
 
@@ -61,13 +72,16 @@ class KGScorer:
             relation, tail (torch.Tensor): Ids, :math:`[B]` each.
             candidates (torch.Tensor, optional): Candidate entity ids
                 :math:`[C]`. (default: all :obj:`num_entities` entities)
+            out (torch.Tensor, optional): A buffer for the scores, see
+                above. (default: :obj:`None`)
 
         :rtype: :class:`torch.Tensor` :math:`[B, C]`
         """
-        return self._expand(tail, relation, candidates, tails=False)
+        return self._expand(tail, relation, candidates, False, out)
 
     def _expand(self, anchor: Tensor, relation: Tensor,
-                candidates: Optional[Tensor], tails: bool) -> Tensor:
+                candidates: Optional[Tensor], tails: bool,
+                out: Optional[Tensor]) -> Tensor:
         if candidates is None:
             candidates = torch.arange(self.num_entities, device=anchor.device)
         num_candidates = candidates.numel()
@@ -75,14 +89,15 @@ class KGScorer:
             return torch.empty((anchor.numel(), num_candidates),
                                device=anchor.device)
         rows = max(1, self.chunk_size // num_candidates)
-        out: Optional[Tensor] = None
+        if out is not None and out.shape != (anchor.numel(), num_candidates):
+            out = None
         for start in range(0, anchor.numel(), rows):
             a = anchor[start:start + rows].repeat_interleave(num_candidates)
             r = relation[start:start + rows].repeat_interleave(num_candidates)
             c = candidates.repeat(min(rows, anchor.numel() - start))
             scores = (self.score_triples(a, r, c)
                       if tails else self.score_triples(c, r, a))
-            if out is None:
+            if out is None or out.dtype != scores.dtype:
                 out = scores.new_empty((anchor.numel(), num_candidates))
             out[start:start + rows] = scores.view(-1, num_candidates)
         assert out is not None

@@ -3,6 +3,16 @@ from pyg_kgc.transforms.add_inverse_relations import (
     AddInverseRelations,
     add_inverse_triples,
 )
+from pyg_kgc.transforms.relation_degree_features import (
+    RelationDegreeFeatures,
+    relation_degree_features,
+)
 from pyg_kgc.transforms.to_hetero_data import ToHeteroData
 
-__all__ = ['AddInverseRelations', 'add_inverse_triples', 'ToHeteroData']
+__all__ = [
+    'AddInverseRelations',
+    'add_inverse_triples',
+    'RelationDegreeFeatures',
+    'relation_degree_features',
+    'ToHeteroData',
+]

@@ -30,13 +30,13 @@ class TableScorer(KGScorer):
 class VectorTableScorer(TableScorer):
     r"""The same scores through vectorised all-candidate scoring, returned
     as a transposed (non-contiguous) view, as fast decoders do."""
-    def score_tails(self, head, relation, candidates=None):
+    def score_tails(self, head, relation, candidates=None, out=None):
         scores = self.table[relation, head]
         if candidates is not None:
             scores = scores[:, candidates]
         return scores.t().contiguous().t()
 
-    def score_heads(self, relation, tail, candidates=None):
+    def score_heads(self, relation, tail, candidates=None, out=None):
         scores = self.table[relation, :, tail]
         if candidates is not None:
             scores = scores[:, candidates]
@@ -79,15 +79,23 @@ def problems(draw):
     seed = draw(st.integers(0, 2**16))
     batch_size = draw(st.integers(1, 13))
     subset = draw(st.booleans())
-    return n, r, known, queries, levels, seed, batch_size, subset
+    infinite = draw(st.booleans())
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    return (n, r, known, queries, levels, seed, batch_size, subset, infinite,
+            dtype)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(problems(), st.sampled_from([TableScorer, VectorTableScorer]))
 def test_matches_brute_force(problem, scorer_cls):
-    n, r, known, queries, levels, seed, batch_size, subset = problem
+    (n, r, known, queries, levels, seed, batch_size, subset, infinite,
+     dtype) = problem
     gen = torch.Generator().manual_seed(seed)
-    table = torch.randint(levels, (r, n, n), generator=gen).double()
+    table = torch.randint(levels, (r, n, n), generator=gen).to(dtype)
+    if infinite:  # some scores are -inf or +inf
+        mask = torch.randint(4, (r, n, n), generator=gen)
+        table[mask == 0] = -math.inf
+        table[mask == 1] = math.inf
     scorer = scorer_cls(table)
     index = torch.tensor(known).t()
     evaluator = RankingEvaluator(KnownTriples(index[[0, 2]], index[1], n, r),

@@ -1,0 +1,2 @@
+r"""Neural network modules: message-passing layers, decoders, models."""
+from pyg_kgc.nn import kge  # noqa: F401

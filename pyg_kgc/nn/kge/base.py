@@ -1,0 +1,236 @@
+r"""The base class of knowledge graph embedding decoders, and the bridge from
+a decoder and entity representations to the scoring interface."""
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+from pyg_kgc.evaluation.scoring import KGScorer
+
+
+def matmul_scores(candidates: Tensor, queries: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+    r"""The scores :math:`[B, C]` of :math:`B` query vectors against
+    :math:`C` candidate vectors, :math:`(\mathbf{C} \mathbf{Q}^{\top})^
+    {\top}`: computed as a :math:`[C, B]` product (several times faster
+    than :math:`\mathbf{Q} \mathbf{C}^{\top}` for few queries and many
+    candidates with CPU BLAS) and returned as a transposed view; written
+    into :obj:`out` when that is a transposed :math:`[C, B]` buffer of the
+    right shape and dtype (and no gradient is needed)."""
+    if (out is not None and out.shape == (queries.size(0), candidates.size(0))
+            and out.t().is_contiguous() and out.dtype == queries.dtype
+            and not (torch.is_grad_enabled() and
+                     (queries.requires_grad or candidates.requires_grad))):
+        return torch.mm(candidates, queries.t(), out=out.t()).t()
+    return (candidates @ queries.t()).t()
+
+
+class KGEDecoder(torch.nn.Module):
+    r"""Base class of the decoders (interaction functions) :math:`f_r(h, t)`
+    that score a triple from the representations of its head :math:`h`,
+    relation :math:`r` and tail :math:`t`; higher is more plausible.
+
+    The relation representations are either owned by the decoder (when
+    :obj:`num_relations` is given; relations are then passed as
+    :obj:`torch.long` ids) or supplied by the caller, e.g. an encoder that
+    produces relation embeddings, as floating point tensors of width
+    :obj:`relation_dim`. Both work everywhere a relation is expected.
+
+    Subclasses implement :meth:`interaction` (broadcasting over leading
+    dimensions) and, where it is a matrix product, faster
+    :meth:`all_tails` / :meth:`all_heads`.
+
+    Args:
+        entity_dim (int): Width of entity representations.
+        relation_dim (int): Width of relation representations.
+        num_relations (int, optional): If given, the decoder owns a
+            :math:`[\text{num_relations}, \text{relation_dim}]` relation
+            embedding. (default: :obj:`None`)
+    """
+    #: Scores held at once as :math:`[B, C, d]` intermediates by the
+    #: generic :meth:`all_tails` / :meth:`all_heads`.
+    max_elements: int = 1 << 24
+
+    def __init__(self, entity_dim: int, relation_dim: int,
+                 num_relations: Optional[int] = None) -> None:
+        super().__init__()
+        self.entity_dim = entity_dim
+        self.relation_dim = relation_dim
+        self.num_relations = num_relations
+        if num_relations is not None:
+            self.relation_emb = Parameter(
+                torch.empty(num_relations, relation_dim))
+        else:
+            self.register_parameter('relation_emb', None)
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        if self.relation_emb is not None:
+            bound = 6 / math.sqrt(self.relation_dim)
+            torch.nn.init.uniform_(self.relation_emb, -bound, bound)
+
+    def relation(self, relation: Tensor) -> Tensor:
+        r"""Relation representations: looked up for :obj:`torch.long` ids
+        (if the decoder owns them), passed through for floating point
+        representations."""
+        if relation.is_floating_point() or relation.is_complex():
+            if relation.size(-1) != self.relation_dim:
+                raise ValueError(
+                    f"{self.__class__.__name__} expects relation "
+                    f"representations of width {self.relation_dim}, got "
+                    f"{relation.size(-1)}")
+            return relation
+        if self.relation_emb is None:
+            raise ValueError(
+                f"{self.__class__.__name__} owns no relation embeddings "
+                f"(num_relations=None): pass relation representations")
+        if relation.numel() > 0 and (int(relation.min()) < 0 or int(
+                relation.max()) >= self.relation_emb.size(0)):
+            raise IndexError(
+                f"Relation ids must lie in [0, {self.relation_emb.size(0)}), "
+                f"got [{int(relation.min())}, {int(relation.max())}]")
+        return self.relation_emb[relation]
+
+    def _check_entities(self, *xs: Tensor) -> None:
+        for x in xs:
+            if x.size(-1) != self.entity_dim:
+                raise ValueError(
+                    f"{self.__class__.__name__} expects entity "
+                    f"representations of width {self.entity_dim}, got "
+                    f"{x.size(-1)}")
+
+    def interaction(self, head: Tensor, relation: Tensor,
+                    tail: Tensor) -> Tensor:
+        r"""The scoring function on representations, broadcasting over all
+        but the last dimension."""
+        raise NotImplementedError
+
+    def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
+        r"""Scores of triples.
+
+        Args:
+            head (torch.Tensor): Head representations :math:`[*, d_e]`.
+            relation (torch.Tensor): Relation ids :math:`[*]` or
+                representations :math:`[*, d_r]`.
+            tail (torch.Tensor): Tail representations :math:`[*, d_e]`.
+
+        :rtype: :class:`torch.Tensor` :math:`[*]`
+        """
+        self._check_entities(head, tail)
+        return self.interaction(head, self.relation(relation), tail)
+
+    def score_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
+                    out: Optional[Tensor] = None) -> Tensor:
+        r"""Scores of :math:`(h_i, r_i, c)` for every candidate tail.
+
+        Args:
+            head (torch.Tensor): :math:`[B, d_e]`.
+            relation (torch.Tensor): Ids :math:`[B]` or representations
+                :math:`[B, d_r]`.
+            candidates (torch.Tensor): Candidate tails :math:`[C, d_e]`.
+            out (torch.Tensor, optional): A :math:`[B, C]` buffer the scores
+                may be written into (see
+                :class:`~pyg_kgc.evaluation.KGScorer`). (default:
+                :obj:`None`)
+
+        :rtype: :class:`torch.Tensor` :math:`[B, C]`
+        """
+        self._check_entities(head, candidates)
+        return self.all_tails(head, self.relation(relation), candidates, out)
+
+    def score_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
+                    out: Optional[Tensor] = None) -> Tensor:
+        r"""Scores of :math:`(c, r_i, t_i)` for every candidate head.
+
+        Args:
+            candidates (torch.Tensor): Candidate heads :math:`[C, d_e]`.
+            relation (torch.Tensor): Ids :math:`[B]` or representations
+                :math:`[B, d_r]`.
+            tail (torch.Tensor): :math:`[B, d_e]`.
+            out (torch.Tensor, optional): A :math:`[B, C]` buffer the scores
+                may be written into. (default: :obj:`None`)
+
+        :rtype: :class:`torch.Tensor` :math:`[B, C]`
+        """
+        self._check_entities(candidates, tail)
+        return self.all_heads(candidates, self.relation(relation), tail, out)
+
+    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        r""":meth:`score_tails` on representations; by default a chunked
+        broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
+        rows = max(1, self.max_elements // max(1, candidates.numel()))
+        return torch.cat([
+            self.interaction(head[i:i + rows, None],
+                             relation[i:i + rows, None], candidates[None])
+            for i in range(0, head.size(0), rows)
+        ]) if head.size(0) > 0 else head.new_empty(0, candidates.size(0))
+
+    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        r""":meth:`score_heads` on representations; by default a chunked
+        broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
+        rows = max(1, self.max_elements // max(1, candidates.numel()))
+        return torch.cat([
+            self.interaction(candidates[None], relation[i:i + rows, None],
+                             tail[i:i + rows, None])
+            for i in range(0, tail.size(0), rows)
+        ]) if tail.size(0) > 0 else tail.new_empty(0, candidates.size(0))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.entity_dim}, '
+                f'{self.relation_dim}, num_relations={self.num_relations})')
+
+
+class EmbeddingScorer(KGScorer):
+    r"""The :class:`~pyg_kgc.evaluation.KGScorer` of a decoder over fixed
+    representations: entity representations :math:`[N, d_e]` (from an
+    embedding table or an encoder) and, unless the decoder owns them,
+    relation representations :math:`[R, d_r]`.
+
+    Args:
+        decoder (KGEDecoder): The decoder.
+        entity (torch.Tensor): Entity representations :math:`[N, d_e]`.
+        relation (torch.Tensor, optional): Relation representations
+            :math:`[R, d_r]`. (default: the decoder's own)
+    """
+    def __init__(self, decoder: KGEDecoder, entity: Tensor,
+                 relation: Optional[Tensor] = None) -> None:
+        self.decoder = decoder
+        self.entity = entity
+        self.relation = relation
+        self.num_entities = entity.size(0)
+        if relation is not None:
+            self.num_relations = relation.size(0)
+        elif decoder.num_relations is not None:
+            self.num_relations = decoder.num_relations
+        else:
+            raise ValueError("Neither relation representations nor a "
+                             "decoder that owns relation embeddings given")
+
+    def _relation(self, relation: Tensor) -> Tensor:
+        return relation if self.relation is None else self.relation[relation]
+
+    def _candidates(self, candidates: Optional[Tensor]) -> Tensor:
+        return self.entity if candidates is None else self.entity[candidates]
+
+    def score_triples(self, head: Tensor, relation: Tensor,
+                      tail: Tensor) -> Tensor:
+        return self.decoder(self.entity[head], self._relation(relation),
+                            self.entity[tail])
+
+    def score_tails(self, head: Tensor, relation: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self.decoder.score_tails(self.entity[head],
+                                        self._relation(relation),
+                                        self._candidates(candidates), out)
+
+    def score_heads(self, relation: Tensor, tail: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self.decoder.score_heads(self._candidates(candidates),
+                                        self._relation(relation),
+                                        self.entity[tail], out)

@@ -1,0 +1,93 @@
+import torch
+
+from pyg_kgc.training import (
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+
+
+def make(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.3),
+                                torch.nn.Linear(8, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    return model, optimizer
+
+
+def epoch_fn(model, optimizer):
+    def train_epoch(epoch):
+        x = torch.randn(16, 4)  # global RNG, as the examples use it
+        loss = (model(x).squeeze(-1) - x.sum(-1)).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return train_epoch
+
+
+def validator(model):
+    x = torch.linspace(-1, 1, 16).view(4, 4)
+    return lambda: -(model(x).squeeze(-1) - x.sum(-1)).pow(2).mean().item()
+
+
+def test_resume_is_exact(tmp_path):
+    path = str(tmp_path / 'ckpt.pt')
+    seed_everything(1)
+    model, optimizer = make()
+    straight = fit(model, optimizer, epoch_fn(model, optimizer), epochs=6,
+                   validate=validator(model), eval_every=2, progress=False)
+    expected = [p.detach().clone() for p in model.parameters()]
+
+    seed_everything(1)
+    model, optimizer = make()
+    fit(model, optimizer, epoch_fn(model, optimizer), epochs=4,
+        validate=validator(model), eval_every=2, checkpoint=path,
+        progress=False)
+    torch.randn(100)  # anything in between must not matter
+    model, optimizer = make(seed=123)  # fresh objects, other weights
+    resumed = fit(model, optimizer, epoch_fn(model, optimizer), epochs=6,
+                  validate=validator(model), eval_every=2, checkpoint=path,
+                  progress=False)
+    assert resumed.losses == straight.losses
+    assert resumed.metrics == straight.metrics
+    assert resumed.best_epoch == straight.best_epoch
+    for a, b in zip(model.parameters(), expected):
+        assert torch.equal(a, b)
+
+
+def test_early_stopping_restores_best():
+    model, optimizer = make()
+    metrics = iter([0.1, 0.5, 0.3, 0.2, 0.9])
+    snapshots = {}
+
+    def validate():
+        snapshots[len(snapshots) + 1] = [
+            p.detach().clone() for p in model.parameters()
+        ]
+        return next(metrics)
+
+    history = fit(model, optimizer, epoch_fn(model, optimizer), epochs=10,
+                  validate=validate, patience=2, progress=False)
+    assert history.stopped_early and history.best_epoch == 2
+    assert [e for e, _ in history.losses] == [1, 2, 3, 4]
+    assert history.best_metric == 0.5
+    for a, b in zip(model.parameters(), snapshots[2]):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model, optimizer = make()
+    epoch_fn(model, optimizer)(1)
+    save_checkpoint(str(tmp_path / 'c.pt'), model, optimizer, note='x')
+    state = torch.get_rng_state()
+    torch.randn(10)
+    other, other_opt = make(seed=5)
+    extra = load_checkpoint(str(tmp_path / 'c.pt'), other, other_opt)
+    assert extra == {'note': 'x'}
+    assert torch.equal(torch.get_rng_state(), state)
+    for a, b in zip(model.parameters(), other.parameters()):
+        assert torch.equal(a, b)
+    assert str(optimizer.state_dict()) == str(other_opt.state_dict())
