@@ -91,7 +91,8 @@ class KGEDecoder(torch.nn.Module):
             raise IndexError(
                 f"Relation ids must lie in [0, {self.relation_emb.size(0)}), "
                 f"got [{int(relation.min())}, {int(relation.max())}]")
-        return self.relation_emb[relation]
+        return self.relation_emb.index_select(0, relation.reshape(-1)).view(
+            *relation.shape, self.relation_dim)
 
     def _check_entities(self, *xs: Tensor) -> None:
         for x in xs:
@@ -163,8 +164,9 @@ class KGEDecoder(torch.nn.Module):
         broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
         rows = max(1, self.max_elements // max(1, candidates.numel()))
         return torch.cat([
-            self.interaction(head[i:i + rows, None],
-                             relation[i:i + rows, None], candidates[None])
+            self.interaction(head[i:i + rows,
+                                  None], relation[i:i + rows,
+                                                  None], candidates[None])
             for i in range(0, head.size(0), rows)
         ]) if head.size(0) > 0 else head.new_empty(0, candidates.size(0))
 
@@ -174,8 +176,9 @@ class KGEDecoder(torch.nn.Module):
         broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
         rows = max(1, self.max_elements // max(1, candidates.numel()))
         return torch.cat([
-            self.interaction(candidates[None], relation[i:i + rows, None],
-                             tail[i:i + rows, None])
+            self.interaction(candidates[None], relation[i:i + rows,
+                                                        None], tail[i:i + rows,
+                                                                    None])
             for i in range(0, tail.size(0), rows)
         ]) if tail.size(0) > 0 else tail.new_empty(0, candidates.size(0))
 
@@ -211,20 +214,26 @@ class EmbeddingScorer(KGScorer):
                              "decoder that owns relation embeddings given")
 
     def _relation(self, relation: Tensor) -> Tensor:
-        return relation if self.relation is None else self.relation[relation]
+        return (relation if self.relation is None else
+                self.relation.index_select(0, relation))
+
+    def _entity(self, index: Tensor) -> Tensor:
+        # index_select, not advanced indexing: its backward sums repeated
+        # rows in a fixed order, so gradients are reproducible on CPU.
+        return self.entity.index_select(0, index)
 
     def _candidates(self, candidates: Optional[Tensor]) -> Tensor:
-        return self.entity if candidates is None else self.entity[candidates]
+        return self.entity if candidates is None else self._entity(candidates)
 
     def score_triples(self, head: Tensor, relation: Tensor,
                       tail: Tensor) -> Tensor:
-        return self.decoder(self.entity[head], self._relation(relation),
-                            self.entity[tail])
+        return self.decoder(self._entity(head), self._relation(relation),
+                            self._entity(tail))
 
     def score_tails(self, head: Tensor, relation: Tensor,
                     candidates: Optional[Tensor] = None,
                     out: Optional[Tensor] = None) -> Tensor:
-        return self.decoder.score_tails(self.entity[head],
+        return self.decoder.score_tails(self._entity(head),
                                         self._relation(relation),
                                         self._candidates(candidates), out)
 
@@ -233,4 +242,4 @@ class EmbeddingScorer(KGScorer):
                     out: Optional[Tensor] = None) -> Tensor:
         return self.decoder.score_heads(self._candidates(candidates),
                                         self._relation(relation),
-                                        self.entity[tail], out)
+                                        self._entity(tail), out)

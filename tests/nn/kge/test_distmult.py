@@ -112,3 +112,26 @@ def test_evaluator_with_distmult_matches_loop():
                 s = scorer.score_triples(*map(torch.tensor, ([h], [r], [c])))
                 above += int(s > true)
         assert result.optimistic['tail'][i] == above + 1
+
+
+def test_gradients_are_reproducible():
+    # Many repeated ids: gradients accumulate into the same rows. Gathers by
+    # advanced indexing accumulate in a thread-dependent order on CPU; the
+    # decoders' gathers must give bitwise identical gradients every time.
+    gen = torch.Generator().manual_seed(5)
+    entity = torch.randn(10, 32, generator=gen).requires_grad_()
+    decoder = DistMult(32, num_relations=4)
+    head = torch.randint(10, (20000, ), generator=gen)
+    relation = torch.randint(4, (20000, ), generator=gen)
+    tail = torch.randint(10, (20000, ), generator=gen)
+
+    def gradients():
+        entity.grad, decoder.relation_emb.grad = None, None
+        scorer = EmbeddingScorer(decoder, entity * 1.0)
+        scorer.score_triples(head, relation, tail).pow(2).sum().backward()
+        return entity.grad.clone(), decoder.relation_emb.grad.clone()
+
+    first = gradients()
+    for _ in range(5):
+        again = gradients()
+        assert all(torch.equal(a, b) for a, b in zip(first, again))
