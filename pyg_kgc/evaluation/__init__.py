@@ -8,10 +8,11 @@ from pyg_kgc.evaluation.ranking import (
     rank_metrics,
     ranks_with_ties,
 )
-from pyg_kgc.evaluation.scoring import KGScorer
+from pyg_kgc.evaluation.scoring import KGScorer, ReciprocalScorer
 
 __all__ = [
     'KGScorer',
+    'ReciprocalScorer',
     'KnownTriples',
     'RankingEvaluator',
     'RankingResult',

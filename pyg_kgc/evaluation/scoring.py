@@ -102,3 +102,39 @@ class KGScorer:
             out[start:start + rows] = scores.view(-1, num_candidates)
         assert out is not None
         return out
+
+
+class ReciprocalScorer(KGScorer):
+    r"""Answers the head queries :math:`(?, r, t)` of a model trained with
+    reciprocal relations (every training triple also as :math:`(t, r + R,
+    h)`, e.g. with :class:`~pyg_kgc.transforms.AddInverseRelations` and
+    :obj:`targets=True`, and tail queries only; Lacroix et al., 2018) as the
+    tail queries :math:`(t, r + R, ?)`.
+
+    Args:
+        scorer (KGScorer): The model, with :math:`2R` relations.
+        num_relations (int): :math:`R`, the number of original relations.
+    """
+    def __init__(self, scorer: KGScorer, num_relations: int) -> None:
+        if scorer.num_relations != 2 * num_relations:
+            raise ValueError(f"A reciprocal model of {num_relations} "
+                             f"relations has {2 * num_relations}, not "
+                             f"{scorer.num_relations}")
+        self.scorer = scorer
+        self.num_entities = scorer.num_entities
+        self.num_relations = num_relations
+
+    def score_triples(self, head: Tensor, relation: Tensor,
+                      tail: Tensor) -> Tensor:
+        return self.scorer.score_triples(head, relation, tail)
+
+    def score_tails(self, head: Tensor, relation: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self.scorer.score_tails(head, relation, candidates, out)
+
+    def score_heads(self, relation: Tensor, tail: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self.scorer.score_tails(tail, relation + self.num_relations,
+                                       candidates, out)

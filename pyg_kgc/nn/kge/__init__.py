@@ -1,5 +1,28 @@
 r"""Knowledge graph embedding decoders (scoring functions)."""
-from pyg_kgc.nn.kge.base import EmbeddingScorer, KGEDecoder
+from pyg_kgc.nn.kge.base import (
+    EmbeddingScorer,
+    KGEDecoder,
+    l2_regularizer,
+    matmul_scores,
+    n3_regularizer,
+)
+from pyg_kgc.nn.kge.bilinear import Bilinear
+from pyg_kgc.nn.kge.complex import ComplEx
 from pyg_kgc.nn.kge.distmult import DistMult
+from pyg_kgc.nn.kge.rotate import RotatE
+from pyg_kgc.nn.kge.transe import TransE
+from pyg_kgc.nn.kge.transr import TransR
 
-__all__ = ['KGEDecoder', 'EmbeddingScorer', 'DistMult']
+__all__ = [
+    'KGEDecoder',
+    'EmbeddingScorer',
+    'matmul_scores',
+    'n3_regularizer',
+    'l2_regularizer',
+    'TransE',
+    'TransR',
+    'DistMult',
+    'ComplEx',
+    'RotatE',
+    'Bilinear',
+]

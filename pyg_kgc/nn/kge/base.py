@@ -1,7 +1,7 @@
 r"""The base class of knowledge graph embedding decoders, and the bridge from
 a decoder and entity representations to the scoring interface."""
 import math
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -107,6 +107,13 @@ class KGEDecoder(torch.nn.Module):
         r"""The scoring function on representations, broadcasting over all
         but the last dimension."""
         raise NotImplementedError
+
+    def factors(self, head: Tensor, relation: Tensor,
+                tail: Tensor) -> List[Tensor]:
+        r"""The factors that regularisers (:func:`n3_regularizer`,
+        :func:`l2_regularizer`) penalise for a batch of triples: by default
+        the three representations (relation ids are looked up)."""
+        return [head, self.relation(relation), tail]
 
     def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
         r"""Scores of triples.
@@ -243,3 +250,19 @@ class EmbeddingScorer(KGScorer):
         return self.decoder.score_heads(self._candidates(candidates),
                                         self._relation(relation),
                                         self._entity(tail), out)
+
+
+def n3_regularizer(factors: Sequence[Tensor]) -> Tensor:
+    r"""The weighted nuclear 3-norm regulariser of the `"Canonical Tensor
+    Decomposition for Knowledge Base Completion"
+    <https://arxiv.org/abs/1806.07297>`_ paper, :math:`\frac{1}{B}
+    \sum_{f} \sum_{i} |f_i|^3` over the factors :math:`[B, *]` of a batch
+    (see :meth:`KGEDecoder.factors`; moduli of complex coordinates for
+    ComplEx). Multiply by the regularisation weight."""
+    return sum(f.abs().pow(3).sum() for f in factors) / factors[0].size(0)
+
+
+def l2_regularizer(factors: Sequence[Tensor]) -> Tensor:
+    r"""The squared L2 norm :math:`\frac{1}{B} \sum_f \|f\|_2^2` of the
+    factors of a batch. Multiply by the regularisation weight."""
+    return sum(f.pow(2).sum() for f in factors) / factors[0].size(0)

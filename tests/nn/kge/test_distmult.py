@@ -36,8 +36,9 @@ def test_symmetric(seed):
 def test_all_candidates_equal_one_by_one():
     entity, relation = embeddings()
     scorer = EmbeddingScorer(DistMult(5), entity, relation)
-    h, r, t = torch.tensor([0, 3, 8]), torch.tensor([1, 2, 0]), torch.tensor(
-        [5, 5, 1])
+    h, r, t = torch.tensor([0, 3,
+                            8]), torch.tensor([1, 2,
+                                               0]), torch.tensor([5, 5, 1])
     tails = scorer.score_tails(h, r)
     heads = scorer.score_heads(r, t)
     for i in range(3):
@@ -94,13 +95,14 @@ def test_evaluator_with_distmult_matches_loop():
     relation = relation.float()
     scorer = EmbeddingScorer(DistMult(6), entity, relation)
     gen = torch.Generator().manual_seed(4)
-    known = torch.unique(torch.stack([
-        torch.randint(30, (200, ), generator=gen),
-        torch.randint(4, (200, ), generator=gen),
-        torch.randint(30, (200, ), generator=gen)
-    ]), dim=1)
-    evaluator = RankingEvaluator(KnownTriples(known[[0, 2]], known[1], 30,
-                                              4), batch_size=7)
+    known = torch.unique(
+        torch.stack([
+            torch.randint(30, (200, ), generator=gen),
+            torch.randint(4, (200, ), generator=gen),
+            torch.randint(30, (200, ), generator=gen)
+        ]), dim=1)
+    evaluator = RankingEvaluator(KnownTriples(known[[0, 2]], known[1], 30, 4),
+                                 batch_size=7)
     queries = known[:, :40]
     result = evaluator.evaluate(scorer, queries[[0, 2]], queries[1])
     known_set = set(map(tuple, known.t().tolist()))

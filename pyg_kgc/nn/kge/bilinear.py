@@ -1,0 +1,127 @@
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
+
+
+class Bilinear(KGEDecoder):
+    r"""The bilinear decoder of RESCAL, from the `"A Three-Way Model for
+    Collective Learning on Multi-Relational Data"
+    <https://icml.cc/2011/papers/438_icmlpaper.pdf>`_ paper, and of R-GCN
+    link prediction
+
+    .. math::
+        f_r(\mathbf{h}, \mathbf{t}) = \mathbf{h}^{\top} \mathbf{W}_r
+        \mathbf{t}, \qquad \mathbf{W}_r \in \mathbb{R}^{d \times d},
+
+    with a full matrix per relation (:obj:`mode="full"`, relations
+    represented by :math:`\mathrm{vec}(\mathbf{W}_r)`, row-major), a
+    diagonal one (:obj:`mode="diagonal"`, i.e. DistMult), or a combination of
+    :math:`B` bases shared by all relations, :math:`\mathbf{W}_r = \sum_b
+    a_{rb} \mathbf{V}_b` (:obj:`mode="basis"`, relations represented by
+    their coefficients :math:`\mathbf{a}_r`; the decoder owns the bases).
+    Scoring all candidates is one matrix product with
+    :math:`\mathbf{h}^{\top} \mathbf{W}_r` (tails) or :math:`\mathbf{W}_r
+    \mathbf{t}` (heads) as the query.
+
+    Args:
+        dim (int): Width :math:`d` of entity representations.
+        num_relations (int, optional): If given, the decoder owns the
+            relation representations. (default: :obj:`None`)
+        mode (str, optional): :obj:`"full"`, :obj:`"diagonal"` or
+            :obj:`"basis"`. (default: :obj:`"full"`)
+        num_bases (int, optional): :math:`B`, for :obj:`mode="basis"`.
+
+    Shapes:
+        - **input:** head :math:`(*, d)`, relation ids :math:`(*)` or
+          representations :math:`(*, d^2)` / :math:`(*, d)` /
+          :math:`(*, B)`, tail :math:`(*, d)`
+        - **output:** scores :math:`(*)`
+    """
+    def __init__(self, dim: int, num_relations: Optional[int] = None,
+                 mode: str = 'full', num_bases: Optional[int] = None) -> None:
+        if mode not in ('full', 'diagonal', 'basis'):
+            raise ValueError(f"Unknown mode {mode!r}; expected 'full', "
+                             f"'diagonal' or 'basis'")
+        if (mode == 'basis') != (num_bases is not None):
+            raise ValueError("num_bases is required by, and only by, "
+                             "mode='basis'")
+        relation_dim = {
+            'full': dim * dim,
+            'diagonal': dim,
+            'basis': num_bases
+        }[mode]
+        super().__init__(dim, relation_dim, num_relations)
+        self.mode = mode
+        self.num_bases = num_bases
+        if mode == 'basis':
+            self.bases = Parameter(torch.empty(num_bases, dim, dim))
+        else:
+            self.register_parameter('bases', None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        d = self.entity_dim
+        if self.bases is not None:
+            torch.nn.init.uniform_(self.bases, -math.sqrt(3 / d),
+                                   math.sqrt(3 / d))
+        if self.relation_emb is None:
+            return
+        if self.mode == 'full':  # W_r with unit-variance h^T W t / d
+            torch.nn.init.normal_(self.relation_emb, std=1 / math.sqrt(d))
+        elif self.mode == 'basis':
+            torch.nn.init.normal_(self.relation_emb,
+                                  std=1 / math.sqrt(self.num_bases))
+        else:
+            super().reset_parameters()
+
+    def matrices(self, relation: Tensor) -> Tensor:
+        r"""The matrices :math:`\mathbf{W}_r` :math:`[*, d, d]` of relation
+        representations (not for :obj:`mode="diagonal"`)."""
+        d = self.entity_dim
+        if self.mode == 'full':
+            return relation.reshape(*relation.shape[:-1], d, d)
+        if self.mode == 'basis':
+            return torch.einsum('...b,bij->...ij', relation, self.bases)
+        raise ValueError("mode='diagonal' has no matrices")
+
+    def interaction(self, head: Tensor, relation: Tensor,
+                    tail: Tensor) -> Tensor:
+        if self.mode == 'diagonal':
+            return (head * relation * tail).sum(dim=-1)
+        if self.mode == 'basis':  # sum_b a_b h^T V_b t, without W_r
+            per_basis = torch.einsum('...i,bij->...bj', head, self.bases)
+            return ((per_basis * tail.unsqueeze(-2)).sum(dim=-1) *
+                    relation).sum(dim=-1)
+        query = (head.unsqueeze(-2) @ self.matrices(relation)).squeeze(-2)
+        return (query * tail).sum(dim=-1)
+
+    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        if self.mode == 'diagonal':
+            query = head * relation
+        elif self.mode == 'basis':
+            query = torch.einsum('bi,kij,bk->bj', head, self.bases, relation)
+        else:
+            query = torch.einsum('bi,bij->bj', head, self.matrices(relation))
+        return matmul_scores(candidates, query, out)
+
+    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        if self.mode == 'diagonal':
+            query = relation * tail
+        elif self.mode == 'basis':
+            query = torch.einsum('kij,bj,bk->bi', self.bases, tail, relation)
+        else:
+            query = torch.einsum('bij,bj->bi', self.matrices(relation), tail)
+        return matmul_scores(candidates, query, out)
+
+    def __repr__(self) -> str:
+        extra = f', num_bases={self.num_bases}' if self.num_bases else ''
+        return (f'{self.__class__.__name__}({self.entity_dim}, '
+                f'num_relations={self.num_relations}, mode={self.mode!r}'
+                f'{extra})')

@@ -1,0 +1,95 @@
+import math
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.complex import complex_modulus, split_complex
+
+
+def rotate(x: Tensor, phase: Tensor) -> Tensor:
+    r"""Multiplies the complex vectors :obj:`x` (stored as [real,
+    imaginary]) elementwise by :math:`e^{i \theta}`."""
+    re, im = split_complex(x)
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    return torch.cat([re * cos - im * sin, re * sin + im * cos], dim=-1)
+
+
+def complex_l1_distance(x: Tensor, y: Tensor) -> Tensor:
+    r""":math:`\sum_i |x_i - y_i|` for complex vectors stored as [real,
+    imaginary]: the sum of the moduli of the differences."""
+    return complex_modulus(x - y).sum(dim=-1)
+
+
+class RotatE(KGEDecoder):
+    r"""The RotatE decoder from the `"RotatE: Knowledge Graph Embedding by
+    Relational Rotation in Complex Space" <https://arxiv.org/abs/1902.10197>`_
+    paper
+
+    .. math::
+        f_r(\mathbf{h}, \mathbf{t}) = - \sum_{i=1}^{k} | h_i \, e^{i
+        \theta_{r,i}} - t_i |, \qquad \mathbf{h}, \mathbf{t} \in
+        \mathbb{C}^k,
+
+    a relation rotates every coordinate of the head by its phase
+    :math:`\theta_{r,i}` (a unit-modulus complex number), so relations
+    compose (:math:`\boldsymbol{\theta}_3 = \boldsymbol{\theta}_1 +
+    \boldsymbol{\theta}_2`), invert (:math:`-\boldsymbol{\theta}`) and can
+    be symmetric (:math:`\theta_{r,i} \in \{0, \pi\}`). The distance is the
+    paper's: the sum of the moduli of the complex differences. The margin
+    :math:`\gamma` of the paper's score :math:`\gamma - d` belongs to the
+    loss (:func:`~pyg_kgc.training.self_adversarial_loss`).
+
+    Relations are represented by their phases (radians), entities by complex
+    vectors stored as real tensors of width :math:`2k`, real parts first.
+
+    Args:
+        dim (int): Number :math:`k` of complex coordinates.
+        num_relations (int, optional): If given, the decoder owns the
+            relation phases, initialised uniformly in :math:`[-\pi, \pi)`.
+            (default: :obj:`None`)
+
+    Shapes:
+        - **input:** head :math:`(*, 2k)`, relation ids :math:`(*)` or
+          phases :math:`(*, k)`, tail :math:`(*, 2k)`
+        - **output:** scores :math:`(*)`
+    """
+    def __init__(self, dim: int, num_relations: Optional[int] = None) -> None:
+        super().__init__(2 * dim, dim, num_relations)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.relation_emb is not None:
+            torch.nn.init.uniform_(self.relation_emb, -math.pi, math.pi)
+
+    def factors(self, head: Tensor, relation: Tensor,
+                tail: Tensor) -> List[Tensor]:
+        r"""The moduli of the complex coordinates of head and tail (the
+        relation's are all :math:`1`)."""
+        return [complex_modulus(head), complex_modulus(tail)]
+
+    def interaction(self, head: Tensor, relation: Tensor,
+                    tail: Tensor) -> Tensor:
+        return -complex_l1_distance(rotate(head, relation), tail)
+
+    def _distances(self, queries: Tensor, candidates: Tensor) -> Tensor:
+        rows = max(1, self.max_elements // max(1, candidates.numel()))
+        return torch.cat([
+            -complex_l1_distance(queries[i:i + rows, None], candidates[None])
+            for i in range(0, queries.size(0), rows)
+        ]) if queries.size(0) > 0 else queries.new_empty(
+            0, candidates.size(0))
+
+    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        return self._distances(rotate(head, relation), candidates)
+
+    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        # |c e^{i theta} - t| = |c - t e^{-i theta}|, as |e^{i theta}| = 1.
+        return self._distances(rotate(tail, -relation), candidates)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.relation_dim}, '
+                f'num_relations={self.num_relations})')

@@ -1,0 +1,4 @@
+r"""Link prediction models: encoders with decoders."""
+from pyg_kgc.nn.models.shallow import ShallowKGE
+
+__all__ = ['ShallowKGE']

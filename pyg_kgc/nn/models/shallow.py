@@ -1,0 +1,105 @@
+from typing import Callable, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+
+from pyg_kgc.evaluation.scoring import KGScorer
+from pyg_kgc.nn.kge.base import EmbeddingScorer, KGEDecoder
+
+
+class ShallowKGE(torch.nn.Module, KGScorer):
+    r"""A shallow knowledge graph embedding model: a learned vector per
+    entity (the encoder is a table lookup) and a decoder that owns the
+    relation embeddings, as :class:`torch_geometric.nn.kge.KGEModel` with
+    any :class:`~pyg_kgc.nn.kge.KGEDecoder`.
+
+    It is a :class:`~pyg_kgc.evaluation.KGScorer`, so it trains with every
+    loss and negative sampler of :mod:`pyg_kgc.training` and is evaluated
+    by :class:`~pyg_kgc.evaluation.RankingEvaluator`.
+
+    Args:
+        num_nodes (int): The number of entities.
+        decoder (KGEDecoder): The decoder; it must own its relation
+            embeddings (be built with :obj:`num_relations`).
+        init (callable, optional): Initialises the entity embedding
+            matrix in place. (default:
+            :func:`torch.nn.init.xavier_uniform_`)
+        sparse (bool, optional): If set to :obj:`True`, the entity
+            embedding gets sparse gradients (for
+            :class:`torch.optim.SparseAdam` or SGD on large graphs).
+            (default: :obj:`False`)
+
+    Example:
+        >>> model = ShallowKGE(data.num_nodes,
+        ...                    ComplEx(200, num_relations=data.num_relations))
+        >>> scores = model(head, relation, tail)           # [B]
+        >>> all_tails = model.score_tails(head, relation)  # [B, N]
+    """
+    def __init__(self, num_nodes: int, decoder: KGEDecoder,
+                 init: Optional[Callable[[Tensor], None]] = None,
+                 sparse: bool = False) -> None:
+        super().__init__()
+        if decoder.num_relations is None:
+            raise ValueError("The decoder of a shallow model must own its "
+                             "relation embeddings (pass num_relations)")
+        self.decoder = decoder
+        self.init = init or torch.nn.init.xavier_uniform_
+        self.sparse = sparse
+        self.entity_emb = Parameter(torch.empty(num_nodes, decoder.entity_dim))
+        self.reset_parameters()
+
+    @property
+    def num_entities(self) -> int:
+        return self.entity_emb.size(0)
+
+    @property
+    def num_relations(self) -> int:
+        return self.decoder.num_relations
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        self.init(self.entity_emb.data)
+        self.decoder.reset_parameters()
+
+    def entity(self, index: Tensor) -> Tensor:
+        r"""The embeddings of entity ids :obj:`index` :math:`[*]`."""
+        if index.numel() > 0 and (int(index.min()) < 0
+                                  or int(index.max()) >= self.num_entities):
+            raise IndexError(f"Entity ids must lie in [0, "
+                             f"{self.num_entities}), got "
+                             f"[{int(index.min())}, {int(index.max())}]")
+        return F.embedding(index, self.entity_emb, sparse=self.sparse)
+
+    def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
+        r"""Scores of the triples of ids :obj:`(head, relation, tail)`, of
+        any (equal or broadcastable) shape."""
+        return self.decoder(self.entity(head), relation, self.entity(tail))
+
+    def factors(self, head: Tensor, relation: Tensor,
+                tail: Tensor) -> List[Tensor]:
+        r"""The decoder's regularisation factors of a batch of triples."""
+        return self.decoder.factors(self.entity(head), relation,
+                                    self.entity(tail))
+
+    def score_triples(self, head: Tensor, relation: Tensor,
+                      tail: Tensor) -> Tensor:
+        return self(head, relation, tail)
+
+    def _scorer(self) -> EmbeddingScorer:
+        return EmbeddingScorer(self.decoder, self.entity_emb)
+
+    def score_tails(self, head: Tensor, relation: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self._scorer().score_tails(head, relation, candidates, out)
+
+    def score_heads(self, relation: Tensor, tail: Tensor,
+                    candidates: Optional[Tensor] = None,
+                    out: Optional[Tensor] = None) -> Tensor:
+        return self._scorer().score_heads(relation, tail, candidates, out)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.num_entities}, '
+                f'decoder={self.decoder})')
