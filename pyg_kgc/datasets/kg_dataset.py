@@ -7,7 +7,6 @@ vocabulary, made of *triple sets* (files). A *split* picks from one graph the
 triples that carry messages and the triples that are queries; the graph's
 known true triples (all of its triple sets) filter the split's ranking.
 """
-import os
 import os.path as osp
 import tarfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pyg_kgc.datasets.triples import (
     read_triples,
     vocab_of,
 )
+from pyg_kgc.utils.io import atomic_save
 
 TRAINING, INFERENCE = 'training', 'inference'
 
@@ -262,7 +262,7 @@ class KGDataset(InMemoryDataset):
             data_list.append(data)
 
         data, slices = self.collate(data_list)
-        _atomic_save(
+        atomic_save(
             {
                 'data': data.to_dict(),
                 'slices': slices,
@@ -297,18 +297,6 @@ class KGDataset(InMemoryDataset):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.name})'
-
-
-def _atomic_save(obj: object, path: str) -> None:
-    r"""Saves :obj:`obj` to :obj:`path` through a temporary file that is
-    renamed into place only once fully written."""
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 class InductiveKGDataset(KGDataset):

@@ -1,7 +1,6 @@
 r"""A small, plain training loop: epochs, periodic validation with early
 stopping, seeds, and checkpoints that resume exactly."""
 import copy
-import os
 import os.path as osp
 import random
 from dataclasses import dataclass, field
@@ -9,6 +8,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
+
+from pyg_kgc.utils.io import atomic_save
 
 
 def seed_everything(seed: int) -> None:
@@ -60,14 +61,7 @@ def save_checkpoint(path: str, model: torch.nn.Module,
         'rng': _rng_state(),
         'extra': extra,
     }
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_save(state, path)
 
 
 def load_checkpoint(path: str, model: torch.nn.Module,

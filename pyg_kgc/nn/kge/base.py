@@ -1,7 +1,7 @@
 r"""The base class of knowledge graph embedding decoders, and the bridge from
 a decoder and entity representations to the scoring interface."""
 import math
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -165,29 +165,33 @@ class KGEDecoder(torch.nn.Module):
         self._check_entities(candidates, tail)
         return self.all_heads(candidates, self.relation(relation), tail, out)
 
+    def broadcast(self, num_queries: int, candidates: Tensor,
+                  score: Callable[[slice], Tensor]) -> Tensor:
+        r"""Concatenates :obj:`score(rows)` :math:`[b, C]` over slices of
+        the :obj:`num_queries` queries small enough that a :math:`[b, C,
+        d]` intermediate stays under :obj:`max_elements`."""
+        if num_queries == 0:
+            return candidates.new_empty(0, candidates.size(0))
+        rows = max(1, self.max_elements // max(1, candidates.numel()))
+        return torch.cat([
+            score(slice(i, i + rows)) for i in range(0, num_queries, rows)
+        ])
+
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
         r""":meth:`score_tails` on representations; by default a chunked
         broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
-        rows = max(1, self.max_elements // max(1, candidates.numel()))
-        return torch.cat([
-            self.interaction(head[i:i + rows,
-                                  None], relation[i:i + rows,
-                                                  None], candidates[None])
-            for i in range(0, head.size(0), rows)
-        ]) if head.size(0) > 0 else head.new_empty(0, candidates.size(0))
+        return self.broadcast(
+            head.size(0), candidates, lambda rows: self.interaction(
+                head[rows, None], relation[rows, None], candidates[None]))
 
     def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
         r""":meth:`score_heads` on representations; by default a chunked
         broadcast of :meth:`interaction` (which ignores :obj:`out`)."""
-        rows = max(1, self.max_elements // max(1, candidates.numel()))
-        return torch.cat([
-            self.interaction(candidates[None], relation[i:i + rows,
-                                                        None], tail[i:i + rows,
-                                                                    None])
-            for i in range(0, tail.size(0), rows)
-        ]) if tail.size(0) > 0 else tail.new_empty(0, candidates.size(0))
+        return self.broadcast(
+            tail.size(0), candidates, lambda rows: self.interaction(
+                candidates[None], relation[rows, None], tail[rows, None]))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.entity_dim}, '

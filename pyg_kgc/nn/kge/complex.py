@@ -15,8 +15,10 @@ def split_complex(x: Tensor) -> Tuple[Tensor, Tensor]:
 
 def complex_modulus(x: Tensor) -> Tensor:
     r"""The moduli :math:`|x_i|` of complex vectors stored as [real,
-    imaginary]."""
-    return torch.linalg.vector_norm(x.view(*x.shape[:-1], 2, -1), dim=-2)
+    imaginary], with gradient :math:`0` at :math:`0` (unlike
+    :func:`torch.hypot`), and several times faster than a norm over the
+    strided real/imaginary axis."""
+    return torch.complex(*split_complex(x)).abs()
 
 
 class ComplEx(KGEDecoder):

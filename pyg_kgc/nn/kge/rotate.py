@@ -74,12 +74,9 @@ class RotatE(KGEDecoder):
         return -complex_l1_distance(rotate(head, relation), tail)
 
     def _distances(self, queries: Tensor, candidates: Tensor) -> Tensor:
-        rows = max(1, self.max_elements // max(1, candidates.numel()))
-        return torch.cat([
-            -complex_l1_distance(queries[i:i + rows, None], candidates[None])
-            for i in range(0, queries.size(0), rows)
-        ]) if queries.size(0) > 0 else queries.new_empty(
-            0, candidates.size(0))
+        return self.broadcast(
+            queries.size(0), candidates, lambda rows: -complex_l1_distance(
+                queries[rows, None], candidates[None]))
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:

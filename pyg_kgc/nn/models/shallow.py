@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_kgc.evaluation.scoring import KGScorer
-from pyg_kgc.nn.kge.base import EmbeddingScorer, KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder
 
 
 class ShallowKGE(torch.nn.Module, KGScorer):
@@ -30,6 +30,10 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             embedding gets sparse gradients (for
             :class:`torch.optim.SparseAdam` or SGD on large graphs).
             (default: :obj:`False`)
+        entity_dropout (float, optional): Dropout on entity embeddings
+            (queries and candidates) in training mode. (default: :obj:`0.0`)
+        relation_dropout (float, optional): Dropout on relation
+            embeddings in training mode. (default: :obj:`0.0`)
 
     Example:
         >>> model = ShallowKGE(data.num_nodes,
@@ -39,7 +43,8 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     """
     def __init__(self, num_nodes: int, decoder: KGEDecoder,
                  init: Optional[Callable[[Tensor], None]] = None,
-                 sparse: bool = False) -> None:
+                 sparse: bool = False, entity_dropout: float = 0.0,
+                 relation_dropout: float = 0.0) -> None:
         super().__init__()
         if decoder.num_relations is None:
             raise ValueError("The decoder of a shallow model must own its "
@@ -47,6 +52,8 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         self.decoder = decoder
         self.init = init or torch.nn.init.xavier_uniform_
         self.sparse = sparse
+        self.entity_dropout = entity_dropout
+        self.relation_dropout = relation_dropout
         self.entity_emb = Parameter(torch.empty(num_nodes, decoder.entity_dim))
         self.reset_parameters()
 
@@ -70,35 +77,50 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             raise IndexError(f"Entity ids must lie in [0, "
                              f"{self.num_entities}), got "
                              f"[{int(index.min())}, {int(index.max())}]")
-        return F.embedding(index, self.entity_emb, sparse=self.sparse)
+        x = F.embedding(index, self.entity_emb, sparse=self.sparse)
+        return F.dropout(x, self.entity_dropout, self.training)
+
+    def relation(self, relation: Tensor) -> Tensor:
+        r"""The representations of relation ids :obj:`relation`."""
+        x = self.decoder.relation(relation)
+        return F.dropout(x, self.relation_dropout, self.training)
 
     def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
         r"""Scores of the triples of ids :obj:`(head, relation, tail)`, of
         any (equal or broadcastable) shape."""
-        return self.decoder(self.entity(head), relation, self.entity(tail))
+        return self.decoder(self.entity(head), self.relation(relation),
+                            self.entity(tail))
 
     def factors(self, head: Tensor, relation: Tensor,
                 tail: Tensor) -> List[Tensor]:
         r"""The decoder's regularisation factors of a batch of triples."""
-        return self.decoder.factors(self.entity(head), relation,
+        return self.decoder.factors(self.entity(head),
+                                    self.relation(relation),
                                     self.entity(tail))
 
     def score_triples(self, head: Tensor, relation: Tensor,
                       tail: Tensor) -> Tensor:
         return self(head, relation, tail)
 
-    def _scorer(self) -> EmbeddingScorer:
-        return EmbeddingScorer(self.decoder, self.entity_emb)
+    def _candidates(self, candidates: Optional[Tensor]) -> Tensor:
+        if candidates is None:
+            return F.dropout(self.entity_emb, self.entity_dropout,
+                             self.training)
+        return self.entity(candidates)
 
     def score_tails(self, head: Tensor, relation: Tensor,
                     candidates: Optional[Tensor] = None,
                     out: Optional[Tensor] = None) -> Tensor:
-        return self._scorer().score_tails(head, relation, candidates, out)
+        return self.decoder.score_tails(self.entity(head),
+                                        self.relation(relation),
+                                        self._candidates(candidates), out)
 
     def score_heads(self, relation: Tensor, tail: Tensor,
                     candidates: Optional[Tensor] = None,
                     out: Optional[Tensor] = None) -> Tensor:
-        return self._scorer().score_heads(relation, tail, candidates, out)
+        return self.decoder.score_heads(self._candidates(candidates),
+                                        self.relation(relation),
+                                        self.entity(tail), out)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_entities}, '

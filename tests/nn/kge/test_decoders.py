@@ -336,3 +336,17 @@ def test_all_candidate_gradients(name):
 
     for fast, slow in zip(grads(True), grads(False)):
         assert torch.allclose(fast, slow, rtol=1e-8, atol=1e-8)
+
+
+def test_rotate_gradient_at_a_perfect_triple_is_finite():
+    # The moduli of zero differences must not give NaN gradients.
+    h = rand(D, seed=12).requires_grad_()
+    theta = rand(K, seed=13)
+    t = from_complex(as_complex(h.detach()) * torch.exp(1j * theta))
+    RotatE(K)(h, theta, t).backward()
+    assert torch.isfinite(h.grad).all()
+    h.grad = None
+    n3_regularizer(ComplEx(D).factors(h, torch.zeros(D,
+                                                     dtype=torch.float64),
+                                      t)).backward()
+    assert torch.isfinite(h.grad).all()

@@ -1,0 +1,233 @@
+r"""Shallow knowledge graph embeddings on the transductive benchmarks,
+reproducing published filtered MRRs (both sides, realistic ties).
+
+Every (dataset, model) pair has its hyper-parameters in CONFIGS below: the
+CoDEx-S ones are the LibKGE configurations the CoDEx authors published with
+their results; the others were set here and say so. Two training regimes:
+
+* ``1vsAll``: with reciprocal relations (every triple also as (t, r + R, h)),
+  each training triple is a tail query scored against all entities with the
+  cross-entropy loss (Lacroix et al., 2018; Ruffinelli et al., 2020);
+* ``negative_sampling``: each triple gets sampled corrupted tails (and, with
+  reciprocal relations, corrupted heads scored as tails of r + R), and the
+  cross-entropy of the softmax over the positive and its negatives is
+  minimised (LibKGE's "kl" loss).
+
+Validation MRR every ``valid_every`` epochs drives the learning-rate
+schedule and early stopping; the test metrics are those of the best
+validation epoch. Prints one JSON line.
+
+    python examples/kge_transductive.py --dataset UMLS --model ComplEx
+"""
+import argparse
+import json
+import time
+
+import torch
+
+from pyg_kgc.datasets import get_dataset
+from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
+from pyg_kgc.nn.kge import Bilinear, ComplEx, DistMult, RotatE, TransE
+from pyg_kgc.nn.kge import n3_regularizer
+from pyg_kgc.nn.models import ShallowKGE
+from pyg_kgc.training import cross_entropy_loss, fit, seed_everything
+
+# The published numbers each configuration is compared with (filtered MRR).
+PAPERS = {
+    ('UMLS', 'ComplEx'): (0.94, 'ConvE paper, best model (ConvE)'),
+    ('Kinships', 'ComplEx'): (0.83, 'ConvE paper, best model (ConvE)'),
+    ('Nations', 'ComplEx'): (0.82, 'ConvE paper, best model (ConvE)'),
+    ('CoDEx-S', 'ComplEx'): (0.465, 'CoDEx paper'),
+    ('CoDEx-S', 'TransE'): (0.354, 'CoDEx paper'),
+    ('CoDEx-S', 'RESCAL'): (0.404, 'CoDEx paper'),
+}
+
+CONFIGS = {
+    # CoDEx-S: models/link-prediction/codex-s/*/config.yaml of the CoDEx
+    # repository (LibKGE), rounded.
+    ('CoDEx-S', 'ComplEx'): dict(
+        regime='1vsAll', dim=512, init='xavier_normal', optimizer='Adam',
+        lr=3.386e-4, batch_size=1024, entity_dropout=0.0793,
+        relation_dropout=0.0564, n3=0.0, max_epochs=400, valid_every=5,
+        patience=10, lr_patience=7),
+    ('CoDEx-S', 'TransE'): dict(
+        regime='negative_sampling', tail_negatives=56, head_negatives=2,
+        dim=512, p=2, init='xavier_normal', optimizer='Adagrad',
+        lr=0.04122, batch_size=128, entity_dropout=0.0, relation_dropout=0.0,
+        n3=0.0, max_epochs=400, valid_every=5, patience=10, lr_patience=6),
+    ('CoDEx-S', 'RESCAL'): dict(
+        regime='1vsAll', dim=512, init='normal', init_std=0.0623,
+        optimizer='Adagrad', lr=0.04523, batch_size=128, entity_dropout=0.0,
+        relation_dropout=0.0804, n3=0.0, max_epochs=400, valid_every=5,
+        patience=10, lr_patience=7),
+    # Set here: ComplEx with reciprocal relations, 1vsAll and N3
+    # regularisation (Lacroix et al., 2018).
+    ('UMLS', 'ComplEx'): dict(
+        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('Kinships', 'ComplEx'): dict(
+        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    # Nations (14 entities, 199 validation triples) is noisy: chosen by
+    # mean validation MRR over 4 seeds among 14 settings (and over RESCAL
+    # and RotatE, both far worse).
+    ('Nations', 'ComplEx'): dict(
+        regime='1vsAll', dim=1000, init='xavier_normal', optimizer='Adam',
+        lr=3e-3, batch_size=256, entity_dropout=0.4, relation_dropout=0.2,
+        n3=3e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+}
+
+
+def build_model(name, config, num_nodes, num_relations):
+    dim = config['dim']
+    if name == 'ComplEx':
+        decoder = ComplEx(dim, num_relations)
+    elif name == 'DistMult':
+        decoder = DistMult(dim, num_relations)
+    elif name == 'TransE':
+        decoder = TransE(dim, num_relations, p=config.get('p', 2))
+    elif name == 'RotatE':
+        decoder = RotatE(dim // 2, num_relations)
+    elif name == 'RESCAL':
+        decoder = Bilinear(dim, num_relations, mode='full')
+    else:
+        raise ValueError(f"Unknown model {name!r}")
+    if config['init'] == 'xavier_normal':
+        init = torch.nn.init.xavier_normal_
+    else:
+        def init(weight):
+            torch.nn.init.normal_(weight, std=config['init_std'])
+    model = ShallowKGE(num_nodes, decoder, init=init,
+                       entity_dropout=config['entity_dropout'],
+                       relation_dropout=config['relation_dropout'])
+    if name != 'RotatE':  # phases keep their uniform initialisation
+        init(decoder.relation_emb.data)
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--dataset', default='UMLS')
+    parser.add_argument('--model', default='ComplEx')
+    parser.add_argument('--root', default='data')
+    parser.add_argument('--max-epochs', type=int, default=None,
+                        help='overrides the configuration (short runs)')
+    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                        help='overrides configuration entries')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--progress', action='store_true')
+    args = parser.parse_args()
+    config = dict(CONFIGS[args.dataset, args.model])
+    if args.max_epochs is not None:
+        config['max_epochs'] = args.max_epochs
+    for item in args.set:
+        key, value = item.split('=', 1)
+        if key not in config:
+            raise KeyError(f"Unknown configuration entry {key!r}")
+        config[key] = type(config[key])(value)
+
+    seed_everything(args.seed)
+    start = time.perf_counter()
+    dataset = get_dataset(args.root, args.dataset)
+    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    num_relations = train.num_relations
+    model = build_model(args.model, config, train.num_nodes,
+                        2 * num_relations)  # with reciprocal relations
+    optimizer = getattr(torch.optim, config['optimizer'])(model.parameters(),
+                                                          lr=config['lr'])
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode='max', factor=0.95, patience=config['lr_patience'],
+        threshold=1e-4)
+
+    # Training triples with their reciprocals: (t, r + R, h).
+    head, tail = train.target_edge_index
+    relation = train.target_edge_type
+    both = torch.stack([
+        torch.cat([head, tail]),
+        torch.cat([relation, relation + num_relations]),
+        torch.cat([tail, head])
+    ])
+
+    def loss_1vsall(h, r, t):
+        loss = cross_entropy_loss(model.score_tails(h, r), t)
+        if config['n3'] > 0:
+            loss = loss + config['n3'] * n3_regularizer(model.factors(h, r, t))
+        return loss
+
+    def loss_negative_sampling(h, r, t):
+        # One slot each for corrupted tails and corrupted heads (the latter
+        # scored as tails of the reciprocal relation), as LibKGE does.
+        loss = 0.0
+        slots = ((h, r, t, config['tail_negatives']),
+                 (t, r + num_relations, h, config['head_negatives']))
+        for a, rel, answer, k in slots:
+            if k == 0:
+                continue
+            negatives = torch.randint(train.num_nodes, (a.numel(), k))
+            scores = torch.cat([
+                model(a, rel, answer).view(-1, 1),
+                model(a.view(-1, 1), rel.view(-1, 1), negatives)
+            ], dim=1)
+            loss = loss + cross_entropy_loss(
+                scores, torch.zeros_like(a))  # the positive is column 0
+        return loss
+
+    def train_epoch(epoch: int) -> float:
+        if config['regime'] == '1vsAll':
+            triples = both[:, torch.randperm(both.size(1))]
+            step = loss_1vsall
+        else:
+            triples = torch.stack([head, relation, tail])
+            triples = triples[:, torch.randperm(triples.size(1))]
+            step = loss_negative_sampling
+        total = 0.0
+        for batch in triples.split(config['batch_size'], dim=1):
+            loss = step(*batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * batch.size(1)
+        return total / triples.size(1)
+
+    scorer = ReciprocalScorer(model, num_relations)
+    valid_evaluator = RankingEvaluator.from_data(valid)
+
+    @torch.no_grad()
+    def validate() -> float:
+        mrr = valid_evaluator.evaluate(
+            scorer, valid.target_edge_index,
+            valid.target_edge_type).metrics()['both']['mrr']
+        scheduler.step(mrr)
+        return mrr
+
+    history = fit(model, optimizer, train_epoch, config['max_epochs'],
+                  validate, eval_every=config['valid_every'],
+                  patience=config['patience'], progress=args.progress)
+    model.eval()
+    with torch.no_grad():
+        metrics = RankingEvaluator.from_data(test).evaluate(
+            scorer, test.target_edge_index,
+            test.target_edge_type).metrics()['both']
+    paper, source = PAPERS.get((args.dataset, args.model), (None, None))
+    print(
+        json.dumps({
+            'example': 'kge_transductive',
+            'dataset': args.dataset,
+            'model': args.model,
+            'best_epoch': history.best_epoch,
+            'epochs_run': history.losses[-1][0],
+            'valid_mrr': round(history.best_metric, 4),
+            'test_mrr': round(metrics['mrr'], 4),
+            'test_hits@1': round(metrics['hits@1'], 4),
+            'test_hits@10': round(metrics['hits@10'], 4),
+            'paper_mrr': paper,
+            'paper': source,
+            'config': config,
+            'seconds': round(time.perf_counter() - start, 1),
+        }))
+
+
+if __name__ == '__main__':
+    main()
