@@ -1,4 +1,4 @@
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 from torch import Tensor
@@ -6,19 +6,50 @@ from torch import Tensor
 from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
 
 
-def split_complex(x: Tensor) -> Tuple[Tensor, Tensor]:
-    r"""The real and imaginary parts of complex vectors stored as
-    :math:`[\mathrm{Re}(\mathbf{x}), \mathrm{Im}(\mathbf{x})]`
-    concatenated in the last dimension."""
-    return x.chunk(2, dim=-1)
+def as_complex(x: Tensor) -> Tensor:
+    r"""The complex view :math:`[*, k]` of complex vectors stored as real
+    tensors :math:`[*, 2k]` with real and imaginary parts interleaved
+    (:func:`torch.view_as_real`'s layout); no copy where the memory layout
+    allows a view."""
+    pairs = x.unflatten(-1, (-1, 2))
+    try:
+        return torch.view_as_complex(pairs)
+    except RuntimeError:  # strides that no complex view can express
+        return torch.view_as_complex(pairs.contiguous())
+
+
+def as_real(z: Tensor) -> Tensor:
+    r"""The interleaved real storage :math:`[*, 2k]` of complex vectors
+    :math:`[*, k]`, the inverse of :func:`as_complex`."""
+    return torch.view_as_real(z).flatten(-2)
+
+
+class _PairModulus(torch.autograd.Function):
+    r"""The moduli :math:`\sqrt{a^2 + b^2}` of pairs :math:`[*, 2]`, with
+    the gradient :math:`(a, b) / m` in one pass over the pairs, and
+    :math:`0` where :math:`m = 0` (a subgradient; :func:`torch.hypot` gives
+    NaN there)."""
+    @staticmethod
+    def forward(ctx, pairs: Tensor) -> Tensor:
+        modulus = torch.linalg.vector_norm(pairs, dim=-1)
+        ctx.save_for_backward(pairs, modulus)
+        return modulus
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        pairs, modulus = ctx.saved_tensors
+        # grad / 0 is +-inf or NaN: exactly the entries where m = 0.
+        scale = (grad / modulus).nan_to_num_(nan=0.0, posinf=0.0,
+                                             neginf=0.0)
+        return pairs * scale.unsqueeze(-1)
 
 
 def complex_modulus(x: Tensor) -> Tensor:
-    r"""The moduli :math:`|x_i|` of complex vectors stored as [real,
-    imaginary], with gradient :math:`0` at :math:`0` (unlike
-    :func:`torch.hypot`), and several times faster than a norm over the
-    strided real/imaginary axis."""
-    return torch.complex(*split_complex(x)).abs()
+    r"""The moduli :math:`|x_i|` of complex vectors stored as interleaved
+    real tensors :math:`[*, 2k]`, with gradient :math:`0` at :math:`0`
+    (unlike :func:`torch.hypot`) and faster than :func:`torch.abs` of
+    complex tensors."""
+    return _PairModulus.apply(x.unflatten(-1, (-1, 2)))
 
 
 class ComplEx(KGEDecoder):
@@ -33,9 +64,11 @@ class ComplEx(KGEDecoder):
     a DistMult in complex space: the conjugate makes it asymmetric where
     :math:`\mathrm{Im}(\mathbf{r}) \neq \mathbf{0}`, and it equals DistMult
     when all imaginary parts are zero. Complex vectors are stored as real
-    tensors of width :math:`2k`, real parts first. Scoring all candidates is
-    one matrix product, with :math:`\mathbf{h} \circ \mathbf{r}` (tails) or
-    :math:`\mathbf{r} \circ \overline{\mathbf{t}}` (heads) as the query.
+    tensors of width :math:`2k` with real and imaginary parts interleaved
+    (the layout of :func:`torch.view_as_real`, so that arithmetic runs on
+    complex views without copies). Scoring all candidates is one matrix
+    product, with :math:`\mathbf{h} \circ \mathbf{r}` (tails) or
+    :math:`\overline{\mathbf{r}} \circ \mathbf{t}` (heads) as the query.
 
     Args:
         dim (int): Width :math:`2k` of the real storage of entity and
@@ -60,28 +93,24 @@ class ComplEx(KGEDecoder):
         r"""The moduli of the complex coordinates of head, relation and
         tail, as the N3 regulariser of Lacroix et al. (2018) takes them."""
         return [
-            complex_modulus(x) for x in (head, self.relation(relation), tail)
+            complex_modulus(x)
+            for x in (head, self.relation(relation), tail)
         ]
 
     def interaction(self, head: Tensor, relation: Tensor,
                     tail: Tensor) -> Tensor:
-        (h_re, h_im), (r_re, r_im), (t_re, t_im) = map(split_complex,
-                                                       (head, relation, tail))
-        return ((h_re * r_re - h_im * r_im) * t_re +
-                (h_re * r_im + h_im * r_re) * t_im).sum(dim=-1)
+        # Re(<h r, conj t>) is the real dot product of the pairs of h r and t.
+        product = as_real(as_complex(head) * as_complex(relation))
+        return (product * tail).sum(dim=-1)
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        h_re, h_im = split_complex(head)
-        r_re, r_im = split_complex(relation)
-        query = torch.cat(
-            [h_re * r_re - h_im * r_im, h_re * r_im + h_im * r_re], dim=-1)
+        # Re(<h r, conj c>) = <[Re(h r), Im(h r)], [Re(c), Im(c)]>
+        query = as_real(as_complex(head) * as_complex(relation))
         return matmul_scores(candidates, query, out)
 
     def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        r_re, r_im = split_complex(relation)
-        t_re, t_im = split_complex(tail)
-        query = torch.cat(
-            [r_re * t_re + r_im * t_im, r_re * t_im - r_im * t_re], dim=-1)
+        # Re(c w) with w = r conj(t) is <c, conj(w)> on real pairs.
+        query = as_real(as_complex(relation).conj() * as_complex(tail))
         return matmul_scores(candidates, query, out)

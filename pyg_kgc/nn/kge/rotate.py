@@ -5,20 +5,20 @@ import torch
 from torch import Tensor
 
 from pyg_kgc.nn.kge.base import KGEDecoder
-from pyg_kgc.nn.kge.complex import complex_modulus, split_complex
+from pyg_kgc.nn.kge.complex import as_complex, as_real, complex_modulus
 
 
 def rotate(x: Tensor, phase: Tensor) -> Tensor:
-    r"""Multiplies the complex vectors :obj:`x` (stored as [real,
-    imaginary]) elementwise by :math:`e^{i \theta}`."""
-    re, im = split_complex(x)
-    cos, sin = torch.cos(phase), torch.sin(phase)
-    return torch.cat([re * cos - im * sin, re * sin + im * cos], dim=-1)
+    r"""Multiplies the complex vectors :obj:`x` (interleaved real storage,
+    :math:`[*, 2k]`) elementwise by :math:`e^{i \theta}`, :obj:`phase`
+    :math:`[*, k]`."""
+    return as_real(as_complex(x) *
+                   torch.complex(torch.cos(phase), torch.sin(phase)))
 
 
 def complex_l1_distance(x: Tensor, y: Tensor) -> Tensor:
-    r""":math:`\sum_i |x_i - y_i|` for complex vectors stored as [real,
-    imaginary]: the sum of the moduli of the differences."""
+    r""":math:`\sum_i |x_i - y_i|` for complex vectors in interleaved real
+    storage: the sum of the moduli of the differences."""
     return complex_modulus(x - y).sum(dim=-1)
 
 
@@ -42,7 +42,8 @@ class RotatE(KGEDecoder):
     loss (:func:`~pyg_kgc.training.self_adversarial_loss`).
 
     Relations are represented by their phases (radians), entities by complex
-    vectors stored as real tensors of width :math:`2k`, real parts first.
+    vectors stored as real tensors of width :math:`2k`, real and imaginary
+    parts interleaved (as :func:`torch.view_as_real`).
 
     Args:
         dim (int): Number :math:`k` of complex coordinates.

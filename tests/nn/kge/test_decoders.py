@@ -29,13 +29,13 @@ def rand(*shape, seed=0):
     return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
 
-def as_complex(x):
-    re, im = x.chunk(2, dim=-1)
-    return torch.complex(re, im)
+def as_complex(x):  # interleaved [re_0, im_0, re_1, im_1, ...]
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    return torch.complex(pairs[..., 0], pairs[..., 1])
 
 
 def from_complex(z):
-    return torch.cat([z.real, z.imag], dim=-1)
+    return torch.stack([z.real, z.imag], dim=-1).flatten(-2)
 
 
 # Plain formulas, one triple at a time ########################################
@@ -190,7 +190,7 @@ def test_symmetry(seed):
     r = rand(D, seed=seed + 2)
     assert torch.allclose(DistMult(D)(h, r, t), DistMult(D)(t, r, h))
     # ComplEx: with a real relation.
-    real = torch.cat([r[:K], torch.zeros(K, dtype=torch.float64)])
+    real = from_complex(torch.complex(r[:K], torch.zeros_like(r[:K])))
     assert torch.allclose(ComplEx(D)(h, real, t), ComplEx(D)(t, real, h))
     # RotatE: with phases in {0, pi}.
     phases = math.pi * (theta > 0).double()
@@ -212,9 +212,8 @@ def test_transe_cannot_be_symmetric_unless_r_is_zero():
 def test_antisymmetry():
     h = rand(D, seed=4)
     # ComplEx with a purely imaginary relation: f(h, t) = -f(t, h).
-    imaginary = torch.cat(
-        [torch.zeros(K, dtype=torch.float64),
-         rand(K, seed=5)])
+    im = rand(K, seed=5)
+    imaginary = from_complex(torch.complex(torch.zeros_like(im), im))
     t = rand(D, seed=6)
     complex_ = ComplEx(D)
     assert complex_(
@@ -245,7 +244,7 @@ def test_inverse(seed):
     assert torch.allclose(RotatE(K)(h, theta, t), RotatE(K)(t, -theta, h))
     # ComplEx: r2 = conj(r1).
     r = rand(D, seed=seed + 2)
-    conj = torch.cat([r[:K], -r[K:]])
+    conj = from_complex(as_complex(r).conj())
     assert torch.allclose(ComplEx(D)(h, r, t), ComplEx(D)(t, conj, h))
     # TransE: r2 = -r1.
     assert torch.allclose(TransE(D)(h, r, t), TransE(D)(t, -r, h))
@@ -292,8 +291,8 @@ def test_one_to_many():
 @given(st.integers(0, 100_000))
 def test_complex_with_real_parts_is_distmult(seed):
     h, r, t = rand(3, K, seed=seed)
-    zero = torch.zeros(K, dtype=torch.float64)
-    real = [torch.cat([x, zero]) for x in (h, r, t)]
+    real = [from_complex(torch.complex(x, torch.zeros_like(x)))
+            for x in (h, r, t)]
     assert torch.allclose(ComplEx(2 * K)(*real), DistMult(K)(h, r, t))
 
 

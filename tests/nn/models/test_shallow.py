@@ -124,3 +124,20 @@ def test_reproducible_gradients():
 
     first = grad()
     assert all(torch.equal(first, grad()) for _ in range(3))
+
+
+def test_embedding_dropout_only_in_training():
+    model = ShallowKGE(N, DistMult(64, R), entity_dropout=0.5,
+                       relation_dropout=0.5)
+    h, r, t = triples()
+    model.eval()
+    assert torch.equal(model(h, r, t), model(h, r, t))
+    assert torch.equal(model.score_tails(h, r), model.score_tails(h, r))
+    model.train()
+    assert not torch.equal(model(h, r, t), model(h, r, t))
+    assert not torch.equal(model.score_tails(h, r), model.score_tails(h, r))
+    # Dropped coordinates are scaled: the expectation is unchanged.
+    torch.manual_seed(0)
+    mean = torch.stack([model(h, r, t) for _ in range(2000)]).mean(0)
+    model.eval()
+    assert torch.allclose(mean, model(h, r, t), atol=0.05)
