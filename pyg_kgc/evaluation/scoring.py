@@ -79,6 +79,28 @@ class KGScorer:
         """
         return self._expand(tail, relation, candidates, False, out)
 
+    def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                          entity: Tensor, corrupt_head: Tensor) -> Tensor:
+        r"""Scores of :math:`k` corruptions of each triple
+        :obj:`(head[i], relation[i], tail[i])`: :obj:`entity[i, j]` replaces
+        the head where :obj:`corrupt_head[i, j]`, else the tail (the output
+        of :meth:`~pyg_kgc.training.NegativeSampler.sample`).
+        Implementations may compute what the corruptions of a triple share
+        once; the default scores every corrupted triple.
+
+        Args:
+            head, relation, tail (torch.Tensor): Ids, :math:`[B]` each.
+            entity (torch.Tensor): Replacing entity ids, :math:`[B, k]`.
+            corrupt_head (torch.Tensor): Boolean, :math:`[B, k]`.
+
+        :rtype: :class:`torch.Tensor` :math:`[B, k]`
+        """
+        h = torch.where(corrupt_head, entity, head.view(-1, 1))
+        t = torch.where(corrupt_head, tail.view(-1, 1), entity)
+        r = relation.view(-1, 1).expand_as(entity)
+        return self.score_triples(h.reshape(-1), r.reshape(-1),
+                                  t.reshape(-1)).view(entity.shape)
+
     def _expand(self, anchor: Tensor, relation: Tensor,
                 candidates: Optional[Tensor], tails: bool,
                 out: Optional[Tensor]) -> Tensor:

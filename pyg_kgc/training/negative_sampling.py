@@ -82,34 +82,49 @@ class NegativeSampler:
         known = KnownTriples.from_data(data) if filtered else None
         return cls(data.num_nodes, num_negatives, prob, known)
 
+    def sample(self, head: Tensor, relation: Tensor, tail: Tensor,
+               generator: Optional[torch.Generator] = None
+               ) -> Tuple[Tensor, Tensor]:
+        r"""Corruptions of the triples :obj:`(head, relation, tail)`
+        (:math:`[B]` each) as the replacing entities and the replaced side,
+        :math:`[B, k]` each with :math:`k` = :obj:`num_negatives`: the input
+        of :meth:`~pyg_kgc.evaluation.KGScorer.score_corruptions`.
+
+        :rtype: (:class:`torch.Tensor` entity ids, :class:`torch.Tensor`
+            :obj:`corrupt_head`)
+        """
+        check_triples(torch.stack([head, tail]), relation, self.num_nodes,
+                      self._num_relations(relation), 'positives')
+        shape = (head.numel(), self.num_negatives)
+        if self.head_probability is None:
+            prob = torch.full(shape, 0.5, device=head.device)
+        else:
+            prob = self.head_probability.to(head.device)[relation]
+            prob = prob.view(-1, 1).expand(shape)
+        corrupt_head = torch.rand(shape, generator=generator,
+                                  device=head.device) < prob
+        if self.known is None:
+            entity = torch.randint(self.num_nodes, shape, generator=generator,
+                                   device=head.device)
+        else:
+            k = self.num_negatives
+            entity = self.known.sample_corruptions(
+                head.repeat_interleave(k), relation.repeat_interleave(k),
+                tail.repeat_interleave(k), corrupt_head.view(-1), 1,
+                generator).view(shape)
+        return entity, corrupt_head
+
     def __call__(self, head: Tensor, relation: Tensor, tail: Tensor,
                  generator: Optional[torch.Generator] = None
                  ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Corruptions of the triples :obj:`(head, relation, tail)`
         (:math:`[B]` each), as :math:`[B, k]` head, relation and tail ids
-        with :math:`k` = :obj:`num_negatives`."""
-        check_triples(torch.stack([head, tail]), relation, self.num_nodes,
-                      self._num_relations(relation), 'positives')
-        k = self.num_negatives
-        head, relation, tail = (x.view(-1, 1).expand(-1, k).reshape(-1)
-                                for x in (head, relation, tail))
-        if self.head_probability is None:
-            prob = torch.full(head.shape, 0.5, device=head.device)
-        else:
-            prob = self.head_probability.to(head.device)[relation]
-        corrupt_head = torch.rand(head.shape, generator=generator,
-                                  device=head.device) < prob
-        if self.known is None:
-            entity = torch.randint(self.num_nodes, head.shape,
-                                   generator=generator, device=head.device)
-        else:
-            entity = self.known.sample_corruptions(head, relation, tail,
-                                                   corrupt_head, 1,
-                                                   generator).view(-1)
-        neg_head = torch.where(corrupt_head, entity, head)
-        neg_tail = torch.where(corrupt_head, tail, entity)
-        return (neg_head.view(-1, k), relation.view(-1, k),
-                neg_tail.view(-1, k))
+        with :math:`k` = :obj:`num_negatives` (see :meth:`sample`)."""
+        entity, corrupt_head = self.sample(head, relation, tail, generator)
+        neg_head = torch.where(corrupt_head, entity, head.view(-1, 1))
+        neg_tail = torch.where(corrupt_head, tail.view(-1, 1), entity)
+        return (neg_head, relation.view(-1, 1).expand_as(entity).contiguous(),
+                neg_tail)
 
     def _num_relations(self, relation: Tensor) -> int:
         if self.head_probability is not None:

@@ -2,9 +2,11 @@ r"""Knowledge graph embedding decoders (scoring functions)."""
 from pyg_kgc.nn.kge.base import (
     EmbeddingScorer,
     KGEDecoder,
+    dot_corruptions,
     l2_regularizer,
     matmul_scores,
     n3_regularizer,
+    select_queries,
 )
 from pyg_kgc.nn.kge.bilinear import Bilinear
 from pyg_kgc.nn.kge.complex import ComplEx
@@ -17,6 +19,8 @@ __all__ = [
     'KGEDecoder',
     'EmbeddingScorer',
     'matmul_scores',
+    'dot_corruptions',
+    'select_queries',
     'n3_regularizer',
     'l2_regularizer',
     'TransE',

@@ -27,6 +27,30 @@ def matmul_scores(candidates: Tensor, queries: Tensor,
     return (candidates @ queries.t()).t()
 
 
+def dot_corruptions(tail_query: Tensor, head_query: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+    r"""Scores :math:`\langle \mathbf{q}, \mathbf{c}_{ij} \rangle` of
+    per-row candidates :math:`[B, k, d]` against the tail query (where
+    :obj:`corrupt_head` is false) or the head query :math:`[B, d]` of their
+    row: both from one batched product that reads the candidates once."""
+    both = candidates @ torch.stack([tail_query, head_query], dim=-1)
+    return torch.where(corrupt_head, both[..., 1], both[..., 0])
+
+
+def select_queries(tail_query: Tensor, head_query: Tensor,
+                   corrupt_head: Tensor) -> Tensor:
+    r"""For every corruption :math:`(i, j)`, the head query of row
+    :math:`i` where :obj:`corrupt_head[i, j]`, else its tail query:
+    :math:`[B, k, q]` from :math:`[B, q]` queries, gathered with
+    :func:`torch.index_select` (whose backward is one :obj:`index_add_`,
+    unlike a broadcast :func:`torch.where`'s)."""
+    num_rows, k = corrupt_head.shape
+    both = torch.stack([tail_query, head_query], dim=1).flatten(0, 1)
+    index = 2 * torch.arange(num_rows, device=corrupt_head.device).view(
+        -1, 1) + corrupt_head.long()
+    return both.index_select(0, index.view(-1)).view(num_rows, k, -1)
+
+
 class KGEDecoder(torch.nn.Module):
     r"""Base class of the decoders (interaction functions) :math:`f_r(h, t)`
     that score a triple from the representations of its head :math:`h`,
@@ -165,6 +189,41 @@ class KGEDecoder(torch.nn.Module):
         self._check_entities(candidates, tail)
         return self.all_heads(candidates, self.relation(relation), tail, out)
 
+    def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                          candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        r"""Scores of :math:`k` corruptions of each of :math:`B` triples:
+        :math:`(c_{ij}, r_i, t_i)` where :obj:`corrupt_head[i, j]`, else
+        :math:`(h_i, r_i, c_{ij})`. The corruptions of a triple share its
+        relation and one side, which decoders with a query form (DistMult,
+        ComplEx, bilinear, TransE, RotatE) compute once per triple instead
+        of once per corruption.
+
+        Args:
+            head (torch.Tensor): :math:`[B, d_e]`.
+            relation (torch.Tensor): Ids :math:`[B]` or representations
+                :math:`[B, d_r]`.
+            tail (torch.Tensor): :math:`[B, d_e]`.
+            candidates (torch.Tensor): The replacing entities, :math:`[B, k,
+                d_e]`.
+            corrupt_head (torch.Tensor): Which side each replaces,
+                :math:`[B, k]`, boolean.
+
+        :rtype: :class:`torch.Tensor` :math:`[B, k]`
+        """
+        self._check_entities(head, tail, candidates)
+        return self.corruptions(head, self.relation(relation), tail,
+                                candidates, corrupt_head)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        r""":meth:`score_corruptions` on representations; by default
+        :meth:`interaction` on the corrupted triples."""
+        mask = corrupt_head.unsqueeze(-1)
+        return self.interaction(
+            torch.where(mask, candidates, head.unsqueeze(1)),
+            relation.unsqueeze(1),
+            torch.where(mask, tail.unsqueeze(1), candidates))
+
     def broadcast(self, num_queries: int, candidates: Tensor,
                   score: Callable[[slice], Tensor]) -> Tensor:
         r"""Concatenates :obj:`score(rows)` :math:`[b, C]` over slices of
@@ -254,6 +313,13 @@ class EmbeddingScorer(KGScorer):
         return self.decoder.score_heads(self._candidates(candidates),
                                         self._relation(relation),
                                         self._entity(tail), out)
+
+    def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                          entity: Tensor, corrupt_head: Tensor) -> Tensor:
+        return self.decoder.score_corruptions(
+            self._entity(head), self._relation(relation), self._entity(tail),
+            self._entity(entity.reshape(-1)).view(*entity.shape, -1),
+            corrupt_head)
 
 
 def n3_regularizer(factors: Sequence[Tensor]) -> Tensor:

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
+from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
 
 
 class Bilinear(KGEDecoder):
@@ -100,25 +100,37 @@ class Bilinear(KGEDecoder):
         query = (head.unsqueeze(-2) @ self.matrices(relation)).squeeze(-2)
         return (query * tail).sum(dim=-1)
 
+    def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
+        r""":math:`\mathbf{h}^{\top} \mathbf{W}_r`, whose dot product with
+        a tail is the score."""
+        if self.mode == 'diagonal':
+            return head * relation
+        if self.mode == 'basis':
+            return torch.einsum('bi,kij,bk->bj', head, self.bases, relation)
+        return torch.einsum('bi,bij->bj', head, self.matrices(relation))
+
+    def head_query(self, relation: Tensor, tail: Tensor) -> Tensor:
+        r""":math:`\mathbf{W}_r \mathbf{t}`, whose dot product with a head
+        is the score."""
+        if self.mode == 'diagonal':
+            return relation * tail
+        if self.mode == 'basis':
+            return torch.einsum('kij,bj,bk->bi', self.bases, tail, relation)
+        return torch.einsum('bij,bj->bi', self.matrices(relation), tail)
+
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        if self.mode == 'diagonal':
-            query = head * relation
-        elif self.mode == 'basis':
-            query = torch.einsum('bi,kij,bk->bj', head, self.bases, relation)
-        else:
-            query = torch.einsum('bi,bij->bj', head, self.matrices(relation))
-        return matmul_scores(candidates, query, out)
+        return matmul_scores(candidates, self.tail_query(head, relation), out)
 
     def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        if self.mode == 'diagonal':
-            query = relation * tail
-        elif self.mode == 'basis':
-            query = torch.einsum('kij,bj,bk->bi', self.bases, tail, relation)
-        else:
-            query = torch.einsum('bij,bj->bi', self.matrices(relation), tail)
-        return matmul_scores(candidates, query, out)
+        return matmul_scores(candidates, self.head_query(relation, tail), out)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        return dot_corruptions(self.tail_query(head, relation),
+                               self.head_query(relation, tail), candidates,
+                               corrupt_head)
 
     def __repr__(self) -> str:
         extra = f', num_bases={self.num_bases}' if self.num_bases else ''

@@ -3,7 +3,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
+from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
 
 
 def as_complex(x: Tensor) -> Tensor:
@@ -99,18 +99,33 @@ class ComplEx(KGEDecoder):
 
     def interaction(self, head: Tensor, relation: Tensor,
                     tail: Tensor) -> Tensor:
-        # Re(<h r, conj t>) is the real dot product of the pairs of h r and t.
-        product = as_real(as_complex(head) * as_complex(relation))
-        return (product * tail).sum(dim=-1)
+        return (self.tail_query(head, relation) * tail).sum(dim=-1)
+
+    def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
+        r"""The pairs of :math:`\mathbf{h} \circ \mathbf{r}`: the score of
+        a tail :math:`\mathbf{c}` is their real dot product with its pairs,
+        :math:`\mathrm{Re}(\langle \mathbf{h} \circ \mathbf{r},
+        \overline{\mathbf{c}} \rangle)`."""
+        return as_real(as_complex(head) * as_complex(relation))
+
+    def head_query(self, relation: Tensor, tail: Tensor) -> Tensor:
+        r"""The pairs of :math:`\overline{\mathbf{r}} \circ \mathbf{t}`:
+        :math:`\mathrm{Re}(\langle \mathbf{c}, \mathbf{w} \rangle)` with
+        :math:`\mathbf{w} = \mathbf{r} \circ \overline{\mathbf{t}}` is the
+        real dot product of :math:`\mathbf{c}` with
+        :math:`\overline{\mathbf{w}}`."""
+        return as_real(as_complex(relation).conj() * as_complex(tail))
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        # Re(<h r, conj c>) = <[Re(h r), Im(h r)], [Re(c), Im(c)]>
-        query = as_real(as_complex(head) * as_complex(relation))
-        return matmul_scores(candidates, query, out)
+        return matmul_scores(candidates, self.tail_query(head, relation), out)
 
     def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
-        # Re(c w) with w = r conj(t) is <c, conj(w)> on real pairs.
-        query = as_real(as_complex(relation).conj() * as_complex(tail))
-        return matmul_scores(candidates, query, out)
+        return matmul_scores(candidates, self.head_query(relation, tail), out)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        return dot_corruptions(self.tail_query(head, relation),
+                               self.head_query(relation, tail), candidates,
+                               corrupt_head)

@@ -2,7 +2,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
+from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
 
 
 class DistMult(KGEDecoder):
@@ -47,3 +47,8 @@ class DistMult(KGEDecoder):
     def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
         return matmul_scores(candidates, relation * tail, out)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        return dot_corruptions(head * relation, relation * tail, candidates,
+                               corrupt_head)

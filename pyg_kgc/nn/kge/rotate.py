@@ -4,7 +4,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder, select_queries
 from pyg_kgc.nn.kge.complex import as_complex, as_real, complex_modulus
 
 
@@ -87,6 +87,14 @@ class RotatE(KGEDecoder):
                   out: Optional[Tensor] = None) -> Tensor:
         # |c e^{i theta} - t| = |c - t e^{-i theta}|, as |e^{i theta}| = 1.
         return self._distances(rotate(tail, -relation), candidates)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        # Rotations once per triple: tails are compared with h e^{i theta},
+        # heads with t e^{-i theta}.
+        query = select_queries(rotate(head, relation),
+                               rotate(tail, -relation), corrupt_head)
+        return -complex_l1_distance(query, candidates)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.relation_dim}, '

@@ -3,7 +3,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder, select_queries
 
 
 class TransE(KGEDecoder):
@@ -56,6 +56,14 @@ class TransE(KGEDecoder):
                   out: Optional[Tensor] = None) -> Tensor:
         # || c + r - t || = || c - (t - r) ||
         return -torch.cdist(tail - relation, candidates, p=self.p)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        # Tails are compared with h + r, heads with t - r.
+        query = select_queries(head + relation, tail - relation,
+                               corrupt_head)
+        return -torch.linalg.vector_norm(candidates - query, ord=self.p,
+                                         dim=-1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.entity_dim}, num_relations='

@@ -349,3 +349,31 @@ def test_rotate_gradient_at_a_perfect_triple_is_finite():
                                                      dtype=torch.float64),
                                       t)).backward()
     assert torch.isfinite(h.grad).all()
+
+
+@pytest.mark.parametrize('name', DECODERS)
+def test_corruptions_equal_corrupted_triples(name):
+    # The per-triple queries of score_corruptions (values and gradients)
+    # against scoring every corrupted triple on its own.
+    decoder = perturbed(DECODERS[name]())
+    gen = torch.Generator().manual_seed(3)
+    entity = rand(9, decoder.entity_dim, seed=4)
+    h, r, t = (torch.randint(n, (5, ), generator=gen) for n in (9, 4, 9))
+    cand = torch.randint(9, (5, 6), generator=gen)
+    corrupt_head = torch.rand(5, 6, generator=gen) < 0.5
+
+    def grads(fast):
+        x = entity.clone().requires_grad_()
+        decoder.zero_grad()
+        if fast:
+            scores = decoder.score_corruptions(x[h], r, x[t], x[cand],
+                                               corrupt_head)
+        else:
+            nh = torch.where(corrupt_head, cand, h.view(-1, 1))
+            nt = torch.where(corrupt_head, t.view(-1, 1), cand)
+            scores = decoder(x[nh], r.view(-1, 1).expand(-1, 6), x[nt])
+        (scores * rand(5, 6, seed=5)).sum().backward()
+        return scores.detach(), x.grad, decoder.relation_emb.grad
+
+    for fast, slow in zip(grads(True), grads(False)):
+        assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-9)

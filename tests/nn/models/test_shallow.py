@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pyg_kgc.evaluation import ReciprocalScorer
+from pyg_kgc.evaluation import KGScorer, ReciprocalScorer
 from pyg_kgc.nn.kge import (
     Bilinear,
     ComplEx,
@@ -141,3 +141,19 @@ def test_embedding_dropout_only_in_training():
     mean = torch.stack([model(h, r, t) for _ in range(2000)]).mean(0)
     model.eval()
     assert torch.allclose(mean, model(h, r, t), atol=0.05)
+
+
+@pytest.mark.parametrize('name', DECODERS)
+def test_score_corruptions(name):
+    torch.manual_seed(0)
+    model = ShallowKGE(N, DECODERS[name]()).double()
+    h, r, t = triples()
+    entity, corrupt_head = NegativeSampler(N, 5).sample(h, r, t)
+    nh = torch.where(corrupt_head, entity, h.view(-1, 1))
+    nt = torch.where(corrupt_head, t.view(-1, 1), entity)
+    expected = model(nh, r.view(-1, 1).expand_as(entity), nt)
+    assert torch.allclose(
+        model.score_corruptions(h, r, t, entity, corrupt_head), expected)
+    # The scoring interface's generic default gives the same.
+    generic = KGScorer.score_corruptions(model, h, r, t, entity, corrupt_head)
+    assert torch.allclose(generic, expected)
