@@ -1,5 +1,6 @@
 r"""Knowledge graph embedding decoders (scoring functions)."""
 from pyg_kgc.nn.kge.base import (
+    DotProductDecoder,
     EmbeddingScorer,
     KGEDecoder,
     dot_corruptions,
@@ -17,6 +18,7 @@ from pyg_kgc.nn.kge.transr import TransR
 
 __all__ = [
     'KGEDecoder',
+    'DotProductDecoder',
     'EmbeddingScorer',
     'matmul_scores',
     'dot_corruptions',

@@ -257,6 +257,43 @@ class KGEDecoder(torch.nn.Module):
                 f'{self.relation_dim}, num_relations={self.num_relations})')
 
 
+class DotProductDecoder(KGEDecoder):
+    r"""Base class of the decoders whose score is the dot product of a
+    query built from the head and the relation (:meth:`tail_query`) with the
+    tail, or equally of a query built from the relation and the tail
+    (:meth:`head_query`) with the head: DistMult, ComplEx and the bilinear
+    decoders. Scoring all candidates is then one matrix product
+    (:func:`matmul_scores`), and scoring the corruptions of a triple one
+    batched product (:func:`dot_corruptions`)."""
+    def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
+        r"""The query :math:`\mathbf{q}` with :math:`f_r(\mathbf{h},
+        \mathbf{t}) = \langle \mathbf{q}, \mathbf{t} \rangle`."""
+        raise NotImplementedError
+
+    def head_query(self, relation: Tensor, tail: Tensor) -> Tensor:
+        r"""The query :math:`\mathbf{q}` with :math:`f_r(\mathbf{h},
+        \mathbf{t}) = \langle \mathbf{h}, \mathbf{q} \rangle`."""
+        raise NotImplementedError
+
+    def interaction(self, head: Tensor, relation: Tensor,
+                    tail: Tensor) -> Tensor:
+        return (self.tail_query(head, relation) * tail).sum(dim=-1)
+
+    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        return matmul_scores(candidates, self.tail_query(head, relation), out)
+
+    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
+                  out: Optional[Tensor] = None) -> Tensor:
+        return matmul_scores(candidates, self.head_query(relation, tail), out)
+
+    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
+                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+        return dot_corruptions(self.tail_query(head, relation),
+                               self.head_query(relation, tail), candidates,
+                               corrupt_head)
+
+
 class EmbeddingScorer(KGScorer):
     r"""The :class:`~pyg_kgc.evaluation.KGScorer` of a decoder over fixed
     representations: entity representations :math:`[N, d_e]` (from an

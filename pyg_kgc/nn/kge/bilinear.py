@@ -5,10 +5,10 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
+from pyg_kgc.nn.kge.base import DotProductDecoder
 
 
-class Bilinear(KGEDecoder):
+class Bilinear(DotProductDecoder):
     r"""The bilinear decoder of RESCAL, from the `"A Three-Way Model for
     Collective Learning on Multi-Relational Data"
     <https://icml.cc/2011/papers/438_icmlpaper.pdf>`_ paper, and of R-GCN
@@ -117,20 +117,6 @@ class Bilinear(KGEDecoder):
         if self.mode == 'basis':
             return torch.einsum('kij,bj,bk->bi', self.bases, tail, relation)
         return torch.einsum('bij,bj->bi', self.matrices(relation), tail)
-
-    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, self.tail_query(head, relation), out)
-
-    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, self.head_query(relation, tail), out)
-
-    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
-                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
-        return dot_corruptions(self.tail_query(head, relation),
-                               self.head_query(relation, tail), candidates,
-                               corrupt_head)
 
     def __repr__(self) -> str:
         extra = f', num_bases={self.num_bases}' if self.num_bases else ''

@@ -3,7 +3,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
+from pyg_kgc.nn.kge.base import DotProductDecoder
 
 
 def as_complex(x: Tensor) -> Tensor:
@@ -52,7 +52,7 @@ def complex_modulus(x: Tensor) -> Tensor:
     return _PairModulus.apply(x.unflatten(-1, (-1, 2)))
 
 
-class ComplEx(KGEDecoder):
+class ComplEx(DotProductDecoder):
     r"""The ComplEx decoder from the `"Complex Embeddings for Simple Link
     Prediction" <https://arxiv.org/abs/1606.06357>`_ paper
 
@@ -97,10 +97,6 @@ class ComplEx(KGEDecoder):
             for x in (head, self.relation(relation), tail)
         ]
 
-    def interaction(self, head: Tensor, relation: Tensor,
-                    tail: Tensor) -> Tensor:
-        return (self.tail_query(head, relation) * tail).sum(dim=-1)
-
     def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
         r"""The pairs of :math:`\mathbf{h} \circ \mathbf{r}`: the score of
         a tail :math:`\mathbf{c}` is their real dot product with its pairs,
@@ -115,17 +111,3 @@ class ComplEx(KGEDecoder):
         real dot product of :math:`\mathbf{c}` with
         :math:`\overline{\mathbf{w}}`."""
         return as_real(as_complex(relation).conj() * as_complex(tail))
-
-    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, self.tail_query(head, relation), out)
-
-    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, self.head_query(relation, tail), out)
-
-    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
-                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
-        return dot_corruptions(self.tail_query(head, relation),
-                               self.head_query(relation, tail), candidates,
-                               corrupt_head)

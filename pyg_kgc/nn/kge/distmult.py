@@ -2,10 +2,10 @@ from typing import Optional
 
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, dot_corruptions, matmul_scores
+from pyg_kgc.nn.kge.base import DotProductDecoder
 
 
-class DistMult(KGEDecoder):
+class DistMult(DotProductDecoder):
     r"""The DistMult decoder from the `"Embedding Entities and Relations for
     Learning and Inference in Knowledge Bases"
     <https://arxiv.org/abs/1412.6575>`_ paper
@@ -36,19 +36,8 @@ class DistMult(KGEDecoder):
         super().__init__(dim, dim, num_relations)
         self.reset_parameters()
 
-    def interaction(self, head: Tensor, relation: Tensor,
-                    tail: Tensor) -> Tensor:
-        return (head * relation * tail).sum(dim=-1)
+    def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
+        return head * relation
 
-    def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, head * relation, out)
-
-    def all_heads(self, candidates: Tensor, relation: Tensor, tail: Tensor,
-                  out: Optional[Tensor] = None) -> Tensor:
-        return matmul_scores(candidates, relation * tail, out)
-
-    def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
-                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
-        return dot_corruptions(head * relation, relation * tail, candidates,
-                               corrupt_head)
+    def head_query(self, relation: Tensor, tail: Tensor) -> Tensor:
+        return relation * tail
