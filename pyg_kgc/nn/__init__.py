@@ -1,2 +1,2 @@
 r"""Neural network modules: message-passing layers, decoders, models."""
-from pyg_kgc.nn import kge, models  # noqa: F401
+from pyg_kgc.nn import conv, kge, models  # noqa: F401

@@ -1,4 +1,5 @@
 r"""Small shared helpers."""
 from pyg_kgc.utils.io import atomic_save
+from pyg_kgc.utils.segment import SegmentLayout, group_pairs, segment_matmul
 
-__all__ = ['atomic_save']
+__all__ = ['atomic_save', 'SegmentLayout', 'segment_matmul', 'group_pairs']

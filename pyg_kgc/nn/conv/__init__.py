@@ -1,0 +1,4 @@
+r"""Message-passing layers for knowledge graphs."""
+from pyg_kgc.nn.conv.rgcn_conv import RGCNConv
+
+__all__ = ['RGCNConv']
