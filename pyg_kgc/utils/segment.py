@@ -1,9 +1,52 @@
 r"""Matrix products of row groups with a matrix per group, without a Python
 loop over the groups and without a matrix per row."""
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+_GROUPED_MM: Optional[Callable] = getattr(torch.nn.functional, 'grouped_mm',
+                                          getattr(torch, '_grouped_mm', None))
+_GROUPED_MM_WORKS: Dict[Tuple[str, torch.dtype], bool] = {}
+
+
+def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:
+    r"""Whether this torch has a grouped matrix product (forward and
+    backward) for :obj:`dtype` on :obj:`device`: tried once on a tiny
+    input, since support differs between versions, devices and types."""
+    key = (device.type, dtype)
+    if key not in _GROUPED_MM_WORKS:
+        works = _GROUPED_MM is not None
+        if works:
+            try:
+                with torch.inference_mode(False), torch.enable_grad():
+                    works = _probe(device, dtype)
+            except (RuntimeError, NotImplementedError, TypeError):
+                works = False
+        _GROUPED_MM_WORKS[key] = works
+    return _GROUPED_MM_WORKS[key]
+
+
+def _probe(device: torch.device, dtype: torch.dtype) -> bool:
+    a = torch.ones(3, 8, dtype=dtype, device=device, requires_grad=True)
+    w = torch.ones(2, 8, 8, dtype=dtype, device=device, requires_grad=True)
+    offs = torch.tensor([1, 3], dtype=torch.int32, device=device)
+    out = _GROUPED_MM(a, w, offs=offs)
+    out.backward(torch.ones_like(out))
+    return bool(out[0, 0] == 8 and w.grad[1, 0, 0] == 2)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    r"""Identity whose backward makes the gradient contiguous (the grouped
+    product's backward rejects expanded gradients such as those of
+    :meth:`sum`)."""
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.contiguous()
 
 
 class SegmentLayout:
@@ -14,6 +57,10 @@ class SegmentLayout:
     the :math:`[T, c_{in}, c_{out}]` matrices of their groups computes every
     row's product. With :obj:`tile` :math:`\approx P / G`, there are at most
     :math:`2G` tiles: memory :math:`O(P c_{in} + G c_{in} c_{out})`.
+    Where torch has a grouped matrix product for the device and type
+    (:func:`torch.nn.functional.grouped_mm`; float32 on CPU in recent
+    versions), the rows sorted by group are multiplied with it instead,
+    without padding or copies of the matrices.
 
     Depends only on the group of every row, so it can be built once and
     reused for several products (e.g. every layer of an encoder).
@@ -40,23 +87,49 @@ class SegmentLayout:
         first_row = counts.cumsum(0) - counts
         order = torch.argsort(group, stable=True)
         sorted_group = group[order]
-        position = torch.arange(num_rows, device=device) - first_row[
-            sorted_group]
+        position = torch.arange(num_rows,
+                                device=device) - first_row[sorted_group]
         slot_sorted = ((first_tile[sorted_group] + position // tile) * tile +
                        position % tile)
         # slot[i]: where row i goes in the [num_tiles * tile] buffer.
         self.slot = torch.empty_like(slot_sorted)
         self.slot[order] = slot_sorted
         self.num_tiles = int(tiles_per_group.sum())
+        # For the grouped product: rows in group order, and group ends.
+        self.group = group
+        self.is_sorted = bool((order == torch.arange(num_rows,
+                                                     device=device)).all())
+        self.order = order
+        self.offsets = counts.cumsum(0).to(torch.int32)
+        self._expanded: Dict[int, 'SegmentLayout'] = {}
+
+    def expanded(self, blocks: int) -> 'SegmentLayout':
+        r"""The layout of the :math:`P \cdot B` rows of :math:`B` blocks per
+        row, row :math:`i`'s block :math:`b` in group :math:`g_i B + b`."""
+        if blocks not in self._expanded:
+            group = self.group
+            within = torch.arange(blocks, device=group.device)
+            self._expanded[blocks] = SegmentLayout(
+                (group.view(-1, 1) * blocks + within).view(-1),
+                self.num_groups * blocks)
+        return self._expanded[blocks]
 
     def to(self, device) -> 'SegmentLayout':
-        self.tile_group = self.tile_group.to(device)
-        self.slot = self.slot.to(device)
+        for name in ('tile_group', 'slot', 'order', 'offsets', 'group'):
+            setattr(self, name, getattr(self, name).to(device))
+        self._expanded = {}
         return self
 
 
-def segment_matmul(x: Tensor, layout: SegmentLayout,
-                   weight: Tensor) -> Tensor:
+def _grouped_usable(x: Tensor, weight: Tensor) -> bool:
+    # Rows of both operands must start at 16-byte boundaries.
+    step = 16 // x.element_size() if x.element_size() <= 16 else 1
+    return (x.dtype == weight.dtype and x.size(1) % step == 0
+            and weight.size(-1) % step == 0
+            and _grouped_mm_works(x.device, x.dtype))
+
+
+def segment_matmul(x: Tensor, layout: SegmentLayout, weight: Tensor) -> Tensor:
     r"""Computes :math:`\mathbf{x}_i \mathbf{W}_{g_i}` for every row
     :math:`i` of :obj:`x` :math:`[P, c_{in}]`, with the groups of
     :obj:`layout` and :obj:`weight` :math:`[G, c_{in}, c_{out}]`, or
@@ -75,6 +148,19 @@ def segment_matmul(x: Tensor, layout: SegmentLayout,
                                       if weight.dim() == 4 else 1)
     if layout.num_rows == 0:
         return x.new_zeros(0, out_channels)
+    if _grouped_usable(x, weight):
+        if weight.dim() == 4:  # blocks as rows of their own groups
+            blocks = weight.size(1)
+            out = segment_matmul(x.reshape(x.size(0) * blocks, -1),
+                                 layout.expanded(blocks), weight.flatten(0, 1))
+            return out.view(x.size(0), out_channels)
+        rows = x if layout.is_sorted else x.index_select(0, layout.order)
+        out = _ContiguousGrad.apply(
+            _GROUPED_MM(rows.contiguous(), weight.contiguous(),
+                        offs=layout.offsets))
+        if layout.is_sorted:
+            return out
+        return out.new_empty(out.shape).index_copy(0, layout.order, out)
     size = layout.num_tiles * layout.tile
     buffer = x.new_zeros(size, x.size(1)).index_copy(0, layout.slot, x)
     tiles = buffer.view(layout.num_tiles, layout.tile, x.size(1))
@@ -88,14 +174,16 @@ def segment_matmul(x: Tensor, layout: SegmentLayout,
     return out.reshape(size, out_channels).index_select(0, layout.slot)
 
 
-def group_pairs(index: Tensor, group: Tensor,
-                num_groups: int) -> Tuple[Tensor, Tensor, Tensor]:
+def group_pairs(index: Tensor, group: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     r"""The distinct :math:`(\text{index}, \text{group})` pairs of the
-    entries: their index, their group, and the pair of every entry.
+    entries, sorted by group and then index (a :class:`SegmentLayout` of
+    their groups needs no reordering): their index, their group, and the
+    pair of every entry.
 
     :rtype: (:class:`torch.Tensor` :math:`[P]`, :class:`torch.Tensor`
         :math:`[P]`, :class:`torch.Tensor` :math:`[E]`)
     """
-    key = index * num_groups + group
-    pairs, inverse = torch.unique(key, return_inverse=True)
-    return pairs // num_groups, pairs % num_groups, inverse
+    num_index = int(index.max()) + 1 if index.numel() else 1
+    pairs, inverse = torch.unique(group * num_index + index,
+                                  return_inverse=True)
+    return pairs % num_index, pairs // num_index, inverse

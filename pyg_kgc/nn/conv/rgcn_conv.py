@@ -9,20 +9,22 @@ from torch_geometric.typing import SparseTensor
 from torch_geometric.utils import dropout_edge
 
 from pyg_kgc.utils.segment import SegmentLayout, group_pairs, segment_matmul
+from pyg_kgc.utils.sparse import SparseMatrix
 
 NORMALIZATIONS = ('relation', 'in_degree', 'none')
 
 
 class _Structure:
     r"""What a graph determines for a layer, independent of the weights: the
-    distinct (target, relation) pairs, the pair of every edge, the edge
-    normalisation and the segment layout of the pairs."""
-    def __init__(self, edge_index: Tensor, edge_type: Tensor, num_dst: int,
-                 num_relations: int, normalization: str) -> None:
-        dst = edge_index[1]
-        self.pair_dst, pair_type, self.pair_of_edge = group_pairs(
-            dst, edge_type, num_relations)
-        self.layout = SegmentLayout(pair_type, num_relations)
+    distinct (target, relation) pairs sorted by relation, the pair of every
+    edge, the edge normalisation, and the sparse matrices that sum
+    normalised messages into pairs and pairs into targets."""
+    def __init__(self, edge_index: Tensor, edge_type: Tensor, num_src: int,
+                 num_dst: int, num_relations: int, normalization: str) -> None:
+        src, dst = edge_index
+        self.pair_dst, self.pair_type, self.pair_of_edge = group_pairs(
+            dst, edge_type)
+        self.num_src, self.num_dst = num_src, num_dst
         # 1 / c in float64, cast to the features' dtype where used.
         if normalization == 'relation':  # c_{v,r} = |N_r(v)|
             count = torch.bincount(self.pair_of_edge,
@@ -33,7 +35,27 @@ class _Structure:
             self.norm = 1.0 / count[dst].double()
         else:
             self.norm = None
-        self.pair_type = pair_type
+        self.src, self.num_relations = src, num_relations
+        self._matrices: Optional[Tuple[SparseMatrix, SparseMatrix,
+                                       SegmentLayout]] = None
+
+    def matrices(self) -> Tuple[SparseMatrix, SparseMatrix, SegmentLayout]:
+        r"""Sources to pairs :math:`[P, N_s]` (normalised), pairs to targets
+        :math:`[N_t, P]`, and the relation layout of the pairs; built on
+        first use (featureless input needs none of them)."""
+        if self._matrices is None:
+            num_pairs = self.pair_dst.numel()
+            self._matrices = (SparseMatrix(self.pair_of_edge, self.src,
+                                           self.norm,
+                                           (num_pairs, self.num_src)),
+                              SparseMatrix(
+                                  self.pair_dst,
+                                  torch.arange(num_pairs,
+                                               device=self.src.device), None,
+                                  (self.num_dst, num_pairs)),
+                              SegmentLayout(self.pair_type,
+                                            self.num_relations))
+        return self._matrices
 
 
 class RGCNConv(MessagePassing):
@@ -56,10 +78,14 @@ class RGCNConv(MessagePassing):
     Unlike PyG's :class:`~torch_geometric.nn.conv.RGCNConv` (a Python loop
     over relations) and :class:`~torch_geometric.nn.conv.FastRGCNConv` (a
     weight matrix per edge), messages are first summed into the distinct
-    (target, relation) pairs :math:`\mathcal{P}` of the graph, and every pair
-    is then multiplied by its relation's matrix with one tiled segment matrix
-    product (:func:`~pyg_kgc.utils.segment_matmul`): memory :math:`O(|
-    \mathcal{E}| d + |\mathcal{R}| d^2)` and no loop over relations.
+    (target, relation) pairs :math:`\mathcal{P}` of the graph with one sparse
+    product (:class:`~pyg_kgc.utils.SparseMatrix`, whose backward pass is a
+    second sparse product, so no :math:`[|\mathcal{E}|, d]` messages are
+    stored), every pair is multiplied by its relation's matrix with one
+    grouped matrix product (:func:`~pyg_kgc.utils.segment_matmul`), and the
+    pairs are summed into their targets: time :math:`O(|\mathcal{E}| d +
+    |\mathcal{P}| d^2)`, memory :math:`O(|\mathcal{P}| d + |\mathcal{R}|
+    d^2)`, no loop over relations.
 
     Args:
         in_channels (int or tuple): Size of input features, or the number
@@ -181,8 +207,8 @@ class RGCNConv(MessagePassing):
                 self.num_relations, self.in_channels[0], self.out_channels)
         return self.weight
 
-    def _edges(self, edge_index, edge_type: Optional[Tensor]
-               ) -> Tuple[Tensor, Tensor]:
+    def _edges(self, edge_index,
+               edge_type: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         if isinstance(edge_index, SparseTensor):
             row, col, value = edge_index.coo()  # adj_t: rows are targets
             if value is None:
@@ -258,7 +284,7 @@ class RGCNConv(MessagePassing):
         if self.cached and self._cache is not None and not dropping:
             structure = self._cache
         else:
-            structure = _Structure(edge_index, edge_type, num_dst,
+            structure = _Structure(edge_index, edge_type, num_src, num_dst,
                                    self.num_relations, self.normalization)
             if self.cached and not dropping:
                 self._cache = structure
@@ -267,16 +293,14 @@ class RGCNConv(MessagePassing):
             out = self._featureless(x_src, edge_index, edge_type, structure,
                                     num_dst)
         else:
-            # Sum the (normalised) messages into (target, relation) pairs,
-            # then multiply every pair by the matrix of its relation.
-            pair_index = torch.stack([edge_index[0], structure.pair_of_edge])
-            pairs = self.propagate(
-                pair_index, x=x_src, norm=structure.norm,
-                size=(num_src, structure.pair_dst.numel()))
-            transformed = segment_matmul(pairs, structure.layout,
-                                         self.relation_weights())
-            out = transformed.new_zeros(num_dst, self.out_channels)
-            out = out.index_add(0, structure.pair_dst, transformed)
+            # Sum the (normalised) messages into (target, relation) pairs
+            # (a fused message-and-aggregate: one sparse product forward and
+            # backward, no [E, F] messages), multiply every pair by the
+            # matrix of its relation, and sum the pairs into their targets.
+            to_pairs, to_targets, layout = structure.matrices()
+            pairs = to_pairs @ x_src
+            out = to_targets @ segment_matmul(pairs, layout,
+                                              self.relation_weights())
 
         if self.root is not None:
             if not featureless:
@@ -317,9 +341,6 @@ class RGCNConv(MessagePassing):
             rows = self.weight[b].index_select(0, src)
             out = out.index_add(0, dst, comp[:, b:b + 1] * rows)
         return out
-
-    def message(self, x_j: Tensor, norm: Optional[Tensor]) -> Tensor:
-        return x_j if norm is None else x_j * norm.to(x_j.dtype).view(-1, 1)
 
     def __repr__(self) -> str:
         extra = ''

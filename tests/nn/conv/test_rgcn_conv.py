@@ -30,8 +30,9 @@ def loop_reference(conv, x, edge_index, edge_type, normalization):
             full[:, b * bi:(b + 1) * bi, b * bo:(b + 1) * bo] = weight[:, b]
         weight = full
     out = torch.zeros(x.size(0), C_OUT, dtype=x.dtype)
-    edges = list(zip(edge_index[0].tolist(), edge_index[1].tolist(),
-                     edge_type.tolist()))
+    edges = list(
+        zip(edge_index[0].tolist(), edge_index[1].tolist(),
+            edge_type.tolist()))
     for u, v, r in edges:
         if normalization == 'relation':
             c = sum(1 for _, v2, r2 in edges if v2 == v and r2 == r)
@@ -45,6 +46,15 @@ def loop_reference(conv, x, edge_index, edge_type, normalization):
     if conv.bias is not None:
         out += conv.bias.detach()
     return out
+
+
+def outputs_and_grads(conv, x, edge_index, edge_type):
+    r"""The output, and the gradients of a weighted sum of it w.r.t. the
+    input and every parameter."""
+    x = x.clone().requires_grad_()
+    out = conv(x, edge_index, edge_type)
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    return [out, x.grad] + [p.grad for p in conv.parameters()]
 
 
 DECOMPOSITIONS = [{}, {'num_bases': 3}, {'num_blocks': 2}]
@@ -65,19 +75,13 @@ def test_equals_pyg_rgcnconv(decomposition, normalization, aggr, root_weight,
                          bias=bias, **decomposition).double()
     theirs.load_state_dict(ours.state_dict())
 
-    def run(conv):
-        x_ = x.clone().requires_grad_()
-        out = conv(x_, edge_index, edge_type)
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(
-        ).backward()
-        return [out, x_.grad] + [p.grad for p in conv.parameters()]
-
-    for a, b in zip(run(ours), run(theirs)):
+    for a, b in zip(outputs_and_grads(ours, x, edge_index, edge_type),
+                    outputs_and_grads(theirs, x, edge_index, edge_type)):
         assert torch.allclose(a, b, atol=1e-10)
     # And the plain formula.
-    assert torch.allclose(ours(x, edge_index, edge_type),
-                          loop_reference(ours, x, edge_index, edge_type,
-                                         normalization))
+    assert torch.allclose(
+        ours(x, edge_index, edge_type),
+        loop_reference(ours, x, edge_index, edge_type, normalization))
 
 
 @pytest.mark.parametrize('decomposition', DECOMPOSITIONS)
@@ -89,6 +93,23 @@ def test_equals_pyg_fastrgcnconv(decomposition):
     theirs.load_state_dict(ours.state_dict())
     assert torch.allclose(ours(x, edge_index, edge_type),
                           theirs(x, edge_index, edge_type), atol=1e-10)
+
+
+@pytest.mark.parametrize('decomposition', DECOMPOSITIONS)
+@pytest.mark.parametrize('peer', [PyGRGCNConv, FastRGCNConv])
+def test_float32_equals_pyg(decomposition, peer):
+    # float32 with 16-byte feature rows: the grouped matrix product path.
+    gen = torch.Generator().manual_seed(11)
+    edge_index = torch.randint(40, (2, 300), generator=gen)
+    edge_type = torch.randint(R, (300, ), generator=gen)
+    ours = RGCNConv(16, 8, R, **decomposition)
+    theirs = peer(16, 8, R, aggr='mean', **decomposition)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(40, 16, generator=gen)
+
+    for a, b in zip(outputs_and_grads(ours, x, edge_index, edge_type),
+                    outputs_and_grads(theirs, x, edge_index, edge_type)):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 @pytest.mark.parametrize('decomposition', [{}, {'num_bases': 3}])
@@ -129,8 +150,8 @@ def test_edge_and_self_loop_dropout():
     without_root = RGCNConv(C_IN, C_OUT, R, root_weight=False,
                             bias=False).double()
     without_root.load_state_dict(conv.state_dict(), strict=False)
-    expected = (without_root(x, kept, edge_type[mask]) +
-                keep_root * (x @ conv.root.detach()))
+    expected = (without_root(x, kept, edge_type[mask]) + keep_root *
+                (x @ conv.root.detach()))
     assert torch.allclose(out, expected)
     # Normalisation counts the kept edges: with relation normalisation, a
     # pair's messages average over what survived.
@@ -148,8 +169,8 @@ def test_sparse_adjacency():
     # graph without them.
     key = edge_index[1] * N + edge_index[0]
     _, first = torch.unique(key, return_inverse=True)
-    unique = torch.zeros(int(first.max()) + 1, dtype=torch.long).scatter_(
-        0, first, torch.arange(E))
+    unique = torch.zeros(int(first.max()) + 1,
+                         dtype=torch.long).scatter_(0, first, torch.arange(E))
     edge_index, edge_type = edge_index[:, unique], edge_type[unique]
     expected = conv(x, edge_index, edge_type)
     adj_t = torch.sparse_coo_tensor(edge_index.flip(0), edge_type, (N, N),
@@ -228,8 +249,9 @@ def test_bad_inputs():
     conv = RGCNConv(C_IN, C_OUT, R)
     with pytest.raises(ValueError, match='x has 7 features, but in_channels'):
         conv(torch.randn(N, 7), edge_index, edge_type)
-    with pytest.raises(ValueError, match=r'refers to source node 12, but '
-                       r'there are 5 source nodes'):
+    with pytest.raises(
+            ValueError, match=r'refers to source node 12, but '
+            r'there are 5 source nodes'):
         conv(torch.randn(5, C_IN), edge_index, edge_type)
     with pytest.raises(ValueError, match='edge_type is required'):
         conv(x, edge_index)

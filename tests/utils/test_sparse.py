@@ -1,0 +1,57 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyg_kgc.utils.sparse import SparseMatrix
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 9), st.integers(1, 9), st.integers(0, 40), st.booleans(),
+       st.sampled_from([torch.float32, torch.float64]), st.integers(0, 10_000))
+def test_matches_dense_product(rows, cols, entries, weighted, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    if rows == 0:
+        entries = 0
+    row = torch.randint(max(rows, 1), (entries, ), generator=gen)
+    col = torch.randint(cols, (entries, ), generator=gen)
+    value = (torch.rand(entries, generator=gen, dtype=torch.float64)
+             if weighted else None)
+    dense = torch.zeros(rows, cols, dtype=torch.float64)
+    for e in range(entries):  # repeated entries add up
+        dense[row[e], col[e]] += 1.0 if value is None else value[e]
+    matrix = SparseMatrix(row, col, value, (rows, cols))
+    x = torch.randn(cols, 3, generator=gen, dtype=dtype, requires_grad=True)
+    out = matrix @ x
+    assert out.dtype == dtype and out.shape == (rows, 3)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert torch.allclose(out.double(), dense @ x.double(), atol=tol)
+    g = torch.randn(rows, 3, generator=gen, dtype=dtype)
+    grad, = torch.autograd.grad((out * g).sum(), x)
+    assert torch.allclose(grad.double(), dense.t() @ g.double(), atol=tol)
+    # The same matrix serves another product (and a second type).
+    x2 = torch.randn(cols, 2, generator=gen, dtype=torch.float64)
+    assert torch.allclose(matrix @ x2, dense @ x2, atol=1e-12)
+
+
+def test_expanded_gradient():
+    matrix = SparseMatrix(torch.tensor([0, 1, 1]), torch.tensor([1, 0, 1]),
+                          torch.tensor([2.0, 3.0, 4.0]), (2, 2))
+    x = torch.ones(2, 2, requires_grad=True)
+    (matrix @ x).sum().backward()  # a stride-0 gradient
+    assert x.grad.tolist() == [[3.0, 3.0], [6.0, 6.0]]
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match='col index out of range'):
+        SparseMatrix(torch.tensor([0]), torch.tensor([3]), None, (1, 3))
+    with pytest.raises(ValueError, match='row index out of range'):
+        SparseMatrix(torch.tensor([-1]), torch.tensor([0]), None, (1, 3))
+    with pytest.raises(ValueError, match='one length'):
+        SparseMatrix(torch.tensor([0, 0]), torch.tensor([0]), None, (1, 3))
+    with pytest.raises(ValueError, match='value must have shape'):
+        SparseMatrix(torch.tensor([0]), torch.tensor([0]), torch.ones(2),
+                     (1, 3))
+    matrix = SparseMatrix(torch.tensor([0]), torch.tensor([0]), None, (1, 3))
+    with pytest.raises(ValueError, match=r'shape \[3, F\], got \[2, 4\]'):
+        matrix @ torch.ones(2, 4)
