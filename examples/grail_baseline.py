@@ -26,7 +26,12 @@ import torch
 from pyg_kgc.datasets import GraILInductive
 from pyg_kgc.evaluation import KnownTriples, RankingEvaluator
 from pyg_kgc.nn.kge import DistMult, EmbeddingScorer
-from pyg_kgc.training import cross_entropy_loss, fit, seed_everything
+from pyg_kgc.training import (
+    cross_entropy_loss,
+    fit,
+    seed_everything,
+    split_messages,
+)
 from pyg_kgc.transforms import relation_degree_features
 
 
@@ -72,13 +77,10 @@ def main():
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def train_epoch(epoch: int) -> float:
-        perm = torch.randperm(train.edge_type.numel())
-        cut = int(args.message_ratio * perm.numel())
-        messages, supervision = perm[:cut], perm[cut:]
-        scorer = model.scorer(train.edge_index[:, messages],
-                              train.edge_type[messages], train.num_nodes)
-        h, t = train.edge_index[:, supervision]
-        r = train.edge_type[supervision]
+        (msg_index, msg_type), (sup_index, r) = split_messages(
+            train.edge_index, train.edge_type, args.message_ratio)
+        scorer = model.scorer(msg_index, msg_type, train.num_nodes)
+        h, t = sup_index
         loss = (cross_entropy_loss(scorer.score_tails(h, r), t) +
                 cross_entropy_loss(scorer.score_heads(r, t), h))
         optimizer.zero_grad()

@@ -27,8 +27,14 @@ import torch
 
 from pyg_kgc.datasets import get_dataset
 from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
-from pyg_kgc.nn.kge import Bilinear, ComplEx, DistMult, RotatE, TransE
-from pyg_kgc.nn.kge import n3_regularizer
+from pyg_kgc.nn.kge import (
+    Bilinear,
+    ComplEx,
+    DistMult,
+    RotatE,
+    TransE,
+    n3_regularizer,
+)
 from pyg_kgc.nn.models import ShallowKGE
 from pyg_kgc.training import cross_entropy_loss, fit, seed_everything
 

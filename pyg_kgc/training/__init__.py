@@ -19,11 +19,13 @@ from pyg_kgc.training.negative_sampling import (
     bernoulli_head_probability,
     one_to_n_targets,
 )
+from pyg_kgc.training.splits import split_messages
 
 __all__ = [
     'NegativeSampler',
     'bernoulli_head_probability',
     'one_to_n_targets',
+    'split_messages',
     'margin_ranking_loss',
     'binary_cross_entropy_loss',
     'self_adversarial_loss',

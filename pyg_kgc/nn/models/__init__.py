@@ -1,4 +1,5 @@
 r"""Link prediction models: encoders with decoders."""
+from pyg_kgc.nn.models.rgcn import RGCNLinkPredictor
 from pyg_kgc.nn.models.shallow import ShallowKGE
 
-__all__ = ['ShallowKGE']
+__all__ = ['ShallowKGE', 'RGCNLinkPredictor']

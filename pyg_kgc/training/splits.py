@@ -1,0 +1,46 @@
+r"""Splitting training triples into the graph a model sees and the triples
+it is asked to predict."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+
+def split_messages(
+    edge_index: Tensor, edge_type: Tensor, message_ratio: float,
+    generator: Optional[torch.Generator] = None
+) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
+    r"""Splits training triples at random into message triples (the graph a
+    GNN encoder passes messages over) and supervision triples (scored by
+    the decoder and the loss), disjoint, so that the model learns to predict
+    triples that are missing from the graph it sees, as it must at test
+    time. Call it every epoch for a fresh split.
+
+    Args:
+        edge_index (torch.Tensor): Heads and tails :math:`[2, E]`.
+        edge_type (torch.Tensor): Relations :math:`[E]`.
+        message_ratio (float): The fraction of triples that become
+            messages, in :math:`(0, 1)`; at least one triple goes to each
+            side.
+        generator (torch.Generator, optional): The random generator.
+
+    :rtype: ((:class:`torch.Tensor` :math:`[2, M]`, :class:`torch.Tensor`
+        :math:`[M]`), (:class:`torch.Tensor` :math:`[2, E - M]`,
+        :class:`torch.Tensor` :math:`[E - M]`))
+    """
+    if not 0 < message_ratio < 1:
+        raise ValueError(f"message_ratio must lie in (0, 1), got "
+                         f"{message_ratio}")
+    num_edges = edge_type.numel()
+    if edge_index.dim() != 2 or edge_index.size(1) != num_edges:
+        raise ValueError(f"edge_index must have shape [2, {num_edges}], got "
+                         f"{list(edge_index.shape)}")
+    if num_edges < 2:
+        raise ValueError(f"Cannot split {num_edges} triple(s) into messages "
+                         f"and supervision")
+    cut = min(max(round(message_ratio * num_edges), 1), num_edges - 1)
+    perm = torch.randperm(num_edges, generator=generator,
+                          device='cpu').to(edge_type.device)
+    messages, supervision = perm[:cut], perm[cut:]
+    return ((edge_index[:, messages], edge_type[messages]),
+            (edge_index[:, supervision], edge_type[supervision]))
