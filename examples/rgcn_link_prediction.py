@@ -49,14 +49,15 @@ def main():
     parser.add_argument('--hidden', type=int, default=None,
                         help='default: 64 inductive, 200 transductive')
     parser.add_argument('--layers', type=int, default=2)
-    parser.add_argument('--bases', type=int, default=None)
+    parser.add_argument('--bases', type=int, default=4,
+                        help='0 for full matrices or with --blocks')
     parser.add_argument('--blocks', type=int, default=None)
     parser.add_argument('--dropout', type=float, default=0.2)
-    parser.add_argument('--edge-dropout', type=float, default=0.2)
-    parser.add_argument('--self-loop-dropout', type=float, default=0.1)
+    parser.add_argument('--edge-dropout', type=float, default=0.0)
+    parser.add_argument('--self-loop-dropout', type=float, default=0.0)
     parser.add_argument('--lr', type=float, default=0.005)
     parser.add_argument('--weight-decay', type=float, default=0.0)
-    parser.add_argument('--epochs', type=int, default=200)
+    parser.add_argument('--epochs', type=int, default=300)
     parser.add_argument('--batch-size', type=int, default=4096)
     parser.add_argument('--eval-every', type=int, default=10)
     parser.add_argument('--patience', type=int, default=5)
@@ -76,12 +77,12 @@ def main():
                else Bilinear(hidden, num_relations))
     kwargs = dict(in_channels=2 * num_relations) if inductive else dict(
         num_nodes=train.num_nodes)
-    model = RGCNLinkPredictor(num_relations, hidden, decoder,
-                              num_layers=args.layers, num_bases=args.bases,
-                              num_blocks=args.blocks, dropout=args.dropout,
-                              edge_dropout=args.edge_dropout,
-                              self_loop_dropout=args.self_loop_dropout,
-                              **kwargs)
+    model = RGCNLinkPredictor(
+        num_relations, hidden, decoder, num_layers=args.layers,
+        num_bases=None if args.blocks or not args.bases else args.bases,
+        num_blocks=args.blocks, dropout=args.dropout,
+        edge_dropout=args.edge_dropout,
+        self_loop_dropout=args.self_loop_dropout, **kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=args.weight_decay)
 

@@ -121,12 +121,20 @@ class SegmentLayout:
         return self
 
 
-def _grouped_usable(x: Tensor, weight: Tensor) -> bool:
+def _grouped_usable(x: Tensor, weight: Tensor, *widths: int) -> bool:
     # Rows of both operands must start at 16-byte boundaries.
-    step = 16 // x.element_size() if x.element_size() <= 16 else 1
-    return (x.dtype == weight.dtype and x.size(1) % step == 0
-            and weight.size(-1) % step == 0
+    return (x.dtype == weight.dtype
+            and all(w * x.element_size() % 16 == 0 for w in widths)
             and _grouped_mm_works(x.device, x.dtype))
+
+
+def block_diagonal(weight: Tensor) -> Tensor:
+    r"""The full :math:`[G, c_{in}, c_{out}]` matrices of block-diagonal
+    ones given as :math:`[G, B, c_{in}/B, c_{out}/B]` (differentiable)."""
+    groups, blocks, c_in, c_out = weight.shape
+    eye = torch.eye(blocks, dtype=weight.dtype, device=weight.device)
+    return torch.einsum('gbio,bc->gbico', weight,
+                        eye).reshape(groups, blocks * c_in, blocks * c_out)
 
 
 def segment_matmul(x: Tensor, layout: SegmentLayout, weight: Tensor) -> Tensor:
@@ -148,12 +156,18 @@ def segment_matmul(x: Tensor, layout: SegmentLayout, weight: Tensor) -> Tensor:
                                       if weight.dim() == 4 else 1)
     if layout.num_rows == 0:
         return x.new_zeros(0, out_channels)
-    if _grouped_usable(x, weight):
-        if weight.dim() == 4:  # blocks as rows of their own groups
-            blocks = weight.size(1)
-            out = segment_matmul(x.reshape(x.size(0) * blocks, -1),
+    if weight.dim() == 4:
+        blocks, block_in, block_out = weight.shape[1:]
+        if _grouped_usable(x, weight, block_in, block_out):
+            # Every block of every row as a row of its own (group, block).
+            out = segment_matmul(x.reshape(x.size(0) * blocks, block_in),
                                  layout.expanded(blocks), weight.flatten(0, 1))
             return out.view(x.size(0), out_channels)
+        if _grouped_usable(x, weight, x.size(1), out_channels):
+            # Blocks too narrow to align: B times the products, but one
+            # fast grouped product instead of padded batches.
+            return segment_matmul(x, layout, block_diagonal(weight))
+    elif _grouped_usable(x, weight, x.size(1), out_channels):
         rows = x if layout.is_sorted else x.index_select(0, layout.order)
         out = _ContiguousGrad.apply(
             _GROUPED_MM(rows.contiguous(), weight.contiguous(),

@@ -39,7 +39,7 @@ def check_against_loop(rows, groups, tile, blocks, seed, dtype, c_in, c_out,
     gen = torch.Generator().manual_seed(seed)
     group = torch.randint(groups, (rows, ), generator=gen)
     x = torch.randn(rows, c_in, generator=gen, dtype=dtype, requires_grad=True)
-    shape = ((groups, 2, c_in // 2, c_out // 2) if blocks else
+    shape = ((groups, blocks, c_in // blocks, c_out // blocks) if blocks else
              (groups, c_in, c_out))
     weight = torch.randn(*shape, generator=gen, dtype=dtype,
                          requires_grad=True)
@@ -66,32 +66,53 @@ def check_against_loop(rows, groups, tile, blocks, seed, dtype, c_in, c_out,
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 60), st.integers(1, 7), st.sampled_from([None, 1, 3]),
-       st.booleans(), st.integers(0, 10_000))
+       st.sampled_from([0, 2]), st.integers(0, 10_000))
 def test_matches_a_loop(rows, groups, tile, blocks, seed):
     check_against_loop(rows, groups, tile, blocks, seed, torch.float64, 6, 4,
                        1e-12)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 60), st.integers(1, 7), st.booleans(),
+@given(st.integers(0, 60), st.integers(1, 7), st.sampled_from([0, 2, 4]),
        st.integers(0, 10_000), st.booleans())
 def test_float32_matches_a_loop(rows, groups, blocks, seed, grouped):
     # float32 with 16-byte rows takes torch's grouped product where this
-    # torch has one; the padded batched product otherwise.
+    # torch has one (2 blocks of 8 x 4: blocks as rows; 4 blocks of 4 x 2:
+    # full block-diagonal matrices); the padded batched product otherwise.
     with grouped_product(grouped):
         check_against_loop(rows, groups, None, blocks, seed, torch.float32, 16,
                            8, 1e-4)
 
 
-def test_grouped_product_is_used_where_available():
+def test_grouped_product_is_used_where_available(monkeypatch):
     works = segment._grouped_mm_works(torch.device('cpu'), torch.float32)
     if torch.__version__ >= (2, 13):  # the version CI installs
         assert works
-    # Not for float64, nor for rows that are not 16-byte multiples.
-    assert not segment._grouped_usable(
-        torch.ones(2, 8, dtype=torch.float64),
-        torch.ones(1, 8, 8, dtype=torch.float64))
-    assert not segment._grouped_usable(torch.ones(2, 6), torch.ones(1, 6, 8))
+    calls, grouped_mm = [], segment._GROUPED_MM
+
+    def spy(*args, **kwargs):
+        calls.append(args[1].shape)
+        return grouped_mm(*args, **kwargs)
+
+    layout = SegmentLayout(torch.tensor([1, 0, 1]), 2)
+    monkeypatch.setattr(segment, '_GROUPED_MM', spy)
+    for x, weight in [
+        (torch.ones(3, 8), torch.ones(2, 8, 4)),  # [2, 8, 4]
+        (torch.ones(3, 16), torch.ones(2, 2, 8, 4)),  # blocks: [4, 8, 4]
+        (torch.ones(3, 8), torch.ones(2, 4, 2, 2)),  # dense: [2, 8, 8]
+        (torch.ones(3, 8, dtype=torch.float64),
+         torch.ones(2, 8, 4, dtype=torch.float64)),  # no
+        (torch.ones(3, 6), torch.ones(2, 6, 8)),  # rows not aligned: no
+    ]:
+        segment_matmul(x, layout, weight)
+    if works:
+        assert calls == [(2, 8, 4), (4, 8, 4), (2, 8, 8)]
+
+
+def test_block_diagonal():
+    weight = torch.arange(16.).view(1, 2, 2, 4)
+    dense = segment.block_diagonal(weight)
+    assert torch.equal(dense[0], torch.block_diag(weight[0, 0], weight[0, 1]))
 
 
 def test_layout_bounds_memory():
