@@ -91,8 +91,9 @@ def test_equals_pyg_fastrgcnconv(decomposition):
     theirs = FastRGCNConv(C_IN, C_OUT, R, aggr='mean',
                           **decomposition).double()
     theirs.load_state_dict(ours.state_dict())
-    assert torch.allclose(ours(x, edge_index, edge_type),
-                          theirs(x, edge_index, edge_type), atol=1e-10)
+    for a, b in zip(outputs_and_grads(ours, x, edge_index, edge_type),
+                    outputs_and_grads(theirs, x, edge_index, edge_type)):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 @pytest.mark.parametrize('decomposition', DECOMPOSITIONS)
@@ -122,6 +123,12 @@ def test_featureless_equals_pyg(decomposition, index):
     x = torch.arange(N) if index else None
     out = ours(x, edge_index, edge_type)
     assert torch.allclose(out, theirs(x, edge_index, edge_type), atol=1e-10)
+    for conv in (ours, theirs):  # and the gradients of the weights
+        out_ = conv(x, edge_index, edge_type)
+        (out_ *
+         torch.linspace(-1, 1, out_.numel()).view_as(out_)).sum().backward()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-10)
     # Featureless is node features equal to the identity matrix.
     eye = torch.eye(N, dtype=torch.float64)
     assert torch.allclose(out, ours(eye, edge_index, edge_type), atol=1e-10)
