@@ -1,4 +1,5 @@
 r"""Message-passing layers for knowledge graphs."""
+from pyg_kgc.nn.conv.refactor_conv import ReFactorConv
 from pyg_kgc.nn.conv.rgcn_conv import RGCNConv
 
-__all__ = ['RGCNConv']
+__all__ = ['RGCNConv', 'ReFactorConv']

@@ -1,0 +1,155 @@
+from typing import Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.conv import MessagePassing
+
+from pyg_kgc.evaluation.known_triples import check_triples
+
+
+class ReFactorConv(MessagePassing):
+    r"""The ReFactor layer from the `"ReFactor GNNs: Revisiting
+    Factorisation-based Models from a Message-Passing Perspective"
+    <https://arxiv.org/abs/2207.09980>`_ paper: one full-batch gradient
+    descent step, with learning rate :math:`\eta`, on the node states of
+    DistMult trained with the softmax likelihood over all entities,
+
+    .. math::
+        \mathcal{L}(\mathbf{h}) = -\frac{1}{|\mathcal{T}|}
+        \sum_{(v, r, w) \in \mathcal{T}} \log
+        \frac{\exp \langle \mathbf{h}_v, \mathbf{g}_r, \mathbf{h}_w \rangle}
+        {\sum_{u \in \mathcal{E}} \exp \langle \mathbf{h}_v, \mathbf{g}_r,
+        \mathbf{h}_u \rangle},
+
+    read as message passing (the paper's Theorem 3.1 and Eq. (12)):
+
+    .. math::
+        \mathbf{h}^{\prime}_v = \mathbf{h}_v - \beta \, \mathbf{n}_v +
+        \alpha \sum_{(r, w) \in \mathcal{N}(v)} q_M(\mathbf{h}_v, r,
+        \mathbf{h}_w), \qquad \alpha = \frac{\eta}{|\mathcal{T}|}, \quad
+        \beta = \eta,
+
+    with the messages of Eq. (8): :math:`\mathbf{h}_w \odot \mathbf{g}_r`
+    from every object :math:`w` of a triple :math:`(v, r, w)`, and
+    :math:`(1 - P(v \mid w, r)) \, \mathbf{h}_w \odot \mathbf{g}_r` from
+    every subject :math:`w` of a triple :math:`(w, r, v)`, and the global
+    term of Eq. (11), the pull of the softmax normaliser towards all
+    entities,
+
+    .. math::
+        \mathbf{n}_v = \frac{1}{|\mathcal{T}|} \Big( \sum_{(v, r, w) \in
+        \mathcal{T}} \sum_{u \in \mathcal{E}} P(u \mid v, r) \,
+        \mathbf{g}_r \odot \mathbf{h}_u + \sum_{(s, r, o) \in \mathcal{T},
+        o \neq v} P(v \mid s, r) \, \mathbf{g}_r \odot \mathbf{h}_s \Big).
+
+    The second sum runs over every triple whose object is not :math:`v`;
+    Eq. (11) writes :math:`\mathcal{T}^{-v}`, which also leaves out the
+    triples whose subject is :math:`v`, but their term :math:`P(v \mid v,
+    r)` is part of the exact gradient and is kept, so that the layer *is*
+    the gradient step: :math:`\mathbf{h}^{\prime} = \mathbf{h} - \eta
+    \nabla_{\mathbf{h}} \mathcal{L}`.
+
+    :math:`\mathbf{n}` is computed exactly, with all entities as
+    candidates: the triples are scored against all entities by matrix
+    products in chunks of :obj:`chunk_size`, so memory is
+    :math:`O(\text{chunk\_size} \cdot |\mathcal{E}|)`. Everything is
+    differentiable, so the relation embeddings :math:`\mathbf{g}` (and an
+    encoder of the input states) are trained through the layer.
+
+    Args:
+        lr (float): The learning rate :math:`\eta` of the induced step.
+        use_global (bool, optional): Include :math:`-\beta \mathbf{n}`; if
+            :obj:`False`, the update keeps only the messages from the
+            neighbours (with their normaliser factor :math:`1 - P`).
+            (default: :obj:`True`)
+        chunk_size (int, optional): Triples scored against all entities at
+            once. (default: :obj:`4096`)
+
+    Shapes:
+        - **input:** node states :math:`(|\mathcal{V}|, K)`, edge indices
+          (subjects, objects) :math:`(2, |\mathcal{E}|)`, edge types
+          :math:`(|\mathcal{E}|)`, relation embeddings
+          :math:`(|\mathcal{R}|, K)`
+        - **output:** node states :math:`(|\mathcal{V}|, K)`
+    """
+    def __init__(self, lr: float, use_global: bool = True,
+                 chunk_size: int = 4096) -> None:
+        super().__init__(aggr='add', node_dim=0)
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got "
+                             f"{chunk_size}")
+        self.lr = lr
+        self.use_global = use_global
+        self.chunk_size = chunk_size
+
+    def _normaliser(self, x: Tensor, query: Tensor, edge_index: Tensor,
+                    relation: Tensor,
+                    edge_type: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The log-probability of every triple's object, :math:`[E, 1]`, and
+        :math:`|\mathcal{T}| \mathbf{n}` with the objects' own terms
+        included, :math:`[N, K]` (zeros without the global term)."""
+        subject, obj = edge_index
+        object_log_prob = []
+        global_term = torch.zeros_like(x)
+        for start in range(0, query.size(0), self.chunk_size):
+            chunk = slice(start, start + self.chunk_size)
+            logits = query[chunk] @ x.t()  # [C, N]
+            log_prob = torch.log_softmax(logits, dim=-1)
+            object_log_prob.append(log_prob.gather(1, obj[chunk].view(-1, 1)))
+            if self.use_global:
+                prob = log_prob.exp()
+                # Subject side: sum_u P(u | v, r) g_r * h_u, to v.
+                expected = (prob @ x) * relation.index_select(
+                    0, edge_type[chunk])
+                global_term = global_term.index_add(0, subject[chunk],
+                                                    expected)
+                # Candidate side: P(u | s, r) g_r * h_s, to every u.
+                global_term = global_term + prob.t() @ query[chunk]
+        return torch.cat(object_log_prob), global_term
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+                relation: Tensor) -> Tensor:
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x (torch.Tensor): Node states :math:`[N, K]`.
+            edge_index (torch.Tensor): Subjects and objects :math:`[2, E]`.
+            edge_type (torch.Tensor): Relations :math:`[E]`.
+            relation (torch.Tensor): Relation embeddings :math:`[R, K]`
+                (DistMult's :math:`\mathbf{g}`).
+        """
+        if x.dim() != 2 or relation.dim() != 2 or x.size(1) != relation.size(
+                1):
+            raise ValueError(f"Expected node states [N, K] and relation "
+                             f"embeddings [R, K], got {list(x.shape)} and "
+                             f"{list(relation.shape)}")
+        check_triples(edge_index, edge_type, x.size(0), relation.size(0),
+                      'ReFactorConv triples')
+        num_triples = edge_type.numel()
+        if num_triples == 0:
+            raise ValueError("ReFactorConv needs at least one triple: the "
+                             "step is defined by their mean likelihood")
+        subject, obj = edge_index
+        g = relation.index_select(0, edge_type)
+        query = x.index_select(0, subject) * g  # h_s * g_r
+        log_prob, global_term = self._normaliser(x, query, edge_index,
+                                                 relation, edge_type)
+        p_object = log_prob.exp()  # P(o | s, r) of every triple's object
+        # Messages: from objects to subjects, and (1 - P) from subjects to
+        # objects; the objects' P terms leave n[v] for the messages.
+        z = self.propagate(edge_index.flip(0), x=x, g=g, size=None)
+        z = z.index_add(0, obj, (1 - p_object) * query)
+        out = x + (self.lr / num_triples) * z
+        if self.use_global:
+            global_term = global_term.index_add(0, obj, -p_object * query)
+            out = out - (self.lr / num_triples) * global_term
+        return out
+
+    def message(self, x_j: Tensor, g: Tensor) -> Tensor:
+        return x_j * g
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(lr={self.lr}, '
+                f'use_global={self.use_global})')

@@ -1,0 +1,101 @@
+r"""ReFactorConv against the paper's Theorem 3.1: one layer is one
+full-batch gradient step of DistMult's softmax likelihood, computed here
+by autograd."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyg_kgc.nn.conv import ReFactorConv
+
+
+def graph(seed, n=9, r=3, e=25, k=5, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, k, generator=gen, dtype=dtype)
+    relation = torch.randn(r, k, generator=gen, dtype=dtype)
+    edge_index = torch.randint(n, (2, e), generator=gen)
+    edge_type = torch.randint(r, (e, ), generator=gen)
+    return x, edge_index, edge_type, relation
+
+
+def nll(x, edge_index, edge_type, relation):
+    r"""DistMult's negative log-likelihood of the objects (Eq. (3))."""
+    logits = (x[edge_index[0]] * relation[edge_type]) @ x.t()
+    return -torch.log_softmax(logits, -1).gather(1, edge_index[1].view(
+        -1, 1)).mean()
+
+
+def gradient_step(x, edge_index, edge_type, relation, lr):
+    x = x.detach().clone().requires_grad_()
+    grad, = torch.autograd.grad(nll(x, edge_index, edge_type, relation), x)
+    return x.detach() - lr * grad
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 30), st.sampled_from([1, 4, 64]),
+       st.floats(0.01, 5.0))
+def test_equals_a_gradient_step(seed, num_edges, chunk_size, lr):
+    x, edge_index, edge_type, relation = graph(seed, e=num_edges)
+    conv = ReFactorConv(lr, chunk_size=chunk_size)
+    out = conv(x, edge_index, edge_type, relation)
+    expected = gradient_step(x, edge_index, edge_type, relation, lr)
+    assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_float32_and_self_loops():
+    x, edge_index, edge_type, relation = graph(1, dtype=torch.float32)
+    edge_index[1, :5] = edge_index[0, :5]  # (v, r, v) triples
+    out = ReFactorConv(0.5, chunk_size=7)(x, edge_index, edge_type, relation)
+    expected = gradient_step(x, edge_index, edge_type, relation, 0.5)
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_without_the_global_term():
+    # Only the neighbours' messages: objects pull their subjects, subjects
+    # pull their objects with weight 1 - P(o | s, r), edge by edge.
+    x, edge_index, edge_type, relation = graph(2)
+    lr = 0.7
+    out = ReFactorConv(lr, use_global=False)(x, edge_index, edge_type,
+                                             relation)
+    expected = x.clone()
+    num = edge_type.numel()
+    for (s, o), r in zip(edge_index.t().tolist(), edge_type.tolist()):
+        logits = (x[s] * relation[r]) @ x.t()
+        p = torch.softmax(logits, 0)[o]
+        expected[s] += lr / num * x[o] * relation[r]
+        expected[o] += lr / num * (1 - p) * x[s] * relation[r]
+    assert torch.allclose(out, expected, atol=1e-12)
+    # The global term is what is left of the gradient step.
+    full = ReFactorConv(lr)(x, edge_index, edge_type, relation)
+    assert not torch.allclose(full, out)
+
+
+def test_differentiable_in_relations_and_states():
+    x, edge_index, edge_type, relation = graph(3)
+    x.requires_grad_()
+    relation.requires_grad_()
+    out = ReFactorConv(0.3, chunk_size=4)(x, edge_index, edge_type, relation)
+    grads = torch.autograd.grad(out.pow(2).sum(), (x, relation))
+    # Against the autograd step itself, differentiated again.
+    step = x - 0.3 * torch.autograd.grad(
+        nll(x, edge_index, edge_type, relation), x, create_graph=True)[0]
+    expected = torch.autograd.grad(step.pow(2).sum(), (x, relation))
+    for a, b in zip(grads, expected):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_bad_input():
+    x, edge_index, edge_type, relation = graph(4)
+    conv = ReFactorConv(0.1)
+    with pytest.raises(ValueError, match=r'relation id 3 at position 0'):
+        conv(x, edge_index, torch.full_like(edge_type, 3), relation)
+    with pytest.raises(ValueError, match=r'node states \[N, K\]'):
+        conv(x[:, :4], edge_index, edge_type, relation)
+    with pytest.raises(ValueError, match='at least one triple'):
+        conv(x, edge_index[:, :0], edge_type[:0], relation)
+    bad = edge_index.clone()
+    bad[0, 2] = 9
+    with pytest.raises(ValueError, match=r'head id 9 at position 2'):
+        conv(x, bad, edge_type, relation)
+    with pytest.raises(ValueError, match='lr must be positive'):
+        ReFactorConv(0.0)
