@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -64,6 +64,13 @@ class ReFactorConv(MessagePassing):
             (default: :obj:`True`)
         chunk_size (int, optional): Triples scored against all entities at
             once. (default: :obj:`4096`)
+        optimizer (str, optional): The optimiser whose step the layer is:
+            :obj:`"sgd"` (the update above) or :obj:`"adagrad"` (the same
+            direction, scaled per coordinate by the accumulated squared
+            gradients, which become part of the node state).
+            (default: :obj:`"sgd"`)
+        eps (float, optional): AdaGrad's :math:`\epsilon`.
+            (default: :obj:`1e-10`, as :class:`torch.optim.Adagrad`)
 
     Shapes:
         - **input:** node states :math:`(|\mathcal{V}|, K)`, edge indices
@@ -73,8 +80,12 @@ class ReFactorConv(MessagePassing):
         - **output:** node states :math:`(|\mathcal{V}|, K)`
     """
     def __init__(self, lr: float, use_global: bool = True,
-                 chunk_size: int = 4096) -> None:
+                 chunk_size: int = 4096, optimizer: str = 'sgd',
+                 eps: float = 1e-10) -> None:
         super().__init__(aggr='add', node_dim=0)
+        if optimizer not in ('sgd', 'adagrad'):
+            raise ValueError(f"Unknown optimizer {optimizer!r}; expected "
+                             f"'sgd' or 'adagrad'")
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         if chunk_size < 1:
@@ -83,6 +94,8 @@ class ReFactorConv(MessagePassing):
         self.lr = lr
         self.use_global = use_global
         self.chunk_size = chunk_size
+        self.optimizer = optimizer
+        self.eps = eps
 
     def _normaliser(self, x: Tensor, query: Tensor, edge_index: Tensor,
                     relation: Tensor,
@@ -109,8 +122,10 @@ class ReFactorConv(MessagePassing):
                 global_term = global_term + prob.t() @ query[chunk]
         return torch.cat(object_log_prob), global_term
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
-                relation: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+        relation: Tensor, accumulator: Optional[Tensor] = None
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Runs the forward pass of the module.
 
         Args:
@@ -119,6 +134,13 @@ class ReFactorConv(MessagePassing):
             edge_type (torch.Tensor): Relations :math:`[E]`.
             relation (torch.Tensor): Relation embeddings :math:`[R, K]`
                 (DistMult's :math:`\mathbf{g}`).
+            accumulator (torch.Tensor, optional): With
+                :obj:`optimizer="adagrad"`, the sum of squared past
+                gradients :math:`[N, K]`, part of the node state.
+                (default: zeros)
+
+        :rtype: the new node states, and with AdaGrad also the new
+            accumulator
         """
         if x.dim() != 2 or relation.dim() != 2 or x.size(1) != relation.size(
                 1):
@@ -141,15 +163,29 @@ class ReFactorConv(MessagePassing):
         # objects; the objects' P terms leave n[v] for the messages.
         z = self.propagate(edge_index.flip(0), x=x, g=g, size=None)
         z = z.index_add(0, obj, (1 - p_object) * query)
-        out = x + (self.lr / num_triples) * z
         if self.use_global:
             global_term = global_term.index_add(0, obj, -p_object * query)
-            out = out - (self.lr / num_triples) * global_term
-        return out
+            z = z - global_term
+        descent = z / num_triples  # -grad of the mean likelihood
+        if self.optimizer == 'sgd':
+            if accumulator is not None:
+                raise ValueError("An accumulator is only used with "
+                                 "optimizer='adagrad'")
+            return x + self.lr * descent
+        # AdaGrad: G' = G + grad^2, h' = h - lr * grad / (sqrt(G') + eps).
+        if accumulator is None:
+            accumulator = torch.zeros_like(x)
+        elif accumulator.shape != x.shape:
+            raise ValueError(f"accumulator must have shape {list(x.shape)}, "
+                             f"got {list(accumulator.shape)}")
+        accumulator = accumulator + descent.pow(2)
+        return (x + self.lr * descent / (accumulator.sqrt() + self.eps),
+                accumulator)
 
     def message(self, x_j: Tensor, g: Tensor) -> Tensor:
         return x_j * g
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(lr={self.lr}, '
-                f'use_global={self.use_global})')
+                f'use_global={self.use_global}, '
+                f'optimizer={self.optimizer!r})')

@@ -50,6 +50,28 @@ def test_float32_and_self_loops():
     assert torch.allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_equals_adagrad_steps():
+    # Three layers with AdaGrad equal three steps of torch.optim.Adagrad on
+    # the node embeddings; the accumulator is carried as node state.
+    x, edge_index, edge_type, relation = graph(5)
+    conv = ReFactorConv(0.2, optimizer='adagrad', chunk_size=8)
+    embedding = torch.nn.Parameter(x.clone())
+    optimizer = torch.optim.Adagrad([embedding], lr=0.2)
+    h, accumulator = x, None
+    for _ in range(3):
+        h, accumulator = conv(h, edge_index, edge_type, relation, accumulator)
+        optimizer.zero_grad()
+        nll(embedding, edge_index, edge_type, relation).backward()
+        optimizer.step()
+        assert torch.allclose(h, embedding.detach(), rtol=1e-10, atol=1e-10)
+    state = optimizer.state[embedding]['sum']
+    assert torch.allclose(accumulator, state, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match='accumulator must have shape'):
+        conv(h, edge_index, edge_type, relation, accumulator[:3])
+    with pytest.raises(ValueError, match="only used with optimizer='adagrad'"):
+        ReFactorConv(0.2)(h, edge_index, edge_type, relation, accumulator)
+
+
 def test_without_the_global_term():
     # Only the neighbours' messages: objects pull their subjects, subjects
     # pull their objects with weight 1 - P(o | s, r), edge by edge.
@@ -99,3 +121,5 @@ def test_bad_input():
         conv(x, bad, edge_type, relation)
     with pytest.raises(ValueError, match='lr must be positive'):
         ReFactorConv(0.0)
+    with pytest.raises(ValueError, match="Unknown optimizer 'adam'"):
+        ReFactorConv(0.1, optimizer='adam')
