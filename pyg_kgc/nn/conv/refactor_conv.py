@@ -5,6 +5,7 @@ from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
 
 from pyg_kgc.evaluation.known_triples import check_triples
+from pyg_kgc.nn.kge.base import DotProductDecoder
 
 
 class ReFactorConv(MessagePassing):
@@ -71,6 +72,14 @@ class ReFactorConv(MessagePassing):
             (default: :obj:`"sgd"`)
         eps (float, optional): AdaGrad's :math:`\epsilon`.
             (default: :obj:`1e-10`, as :class:`torch.optim.Adagrad`)
+        decoder (DotProductDecoder, optional): The factorisation model whose
+            step the layer is, if not DistMult: any decoder whose score is
+            bilinear, :math:`f_r(\mathbf{h}, \mathbf{t}) = \langle
+            \mathbf{q}_r(\mathbf{h}), \mathbf{t} \rangle`, e.g.
+            :class:`~pyg_kgc.nn.kge.ComplEx` (the paper's appendix); the
+            messages become its head and tail queries. Only its query
+            functions are used: relation representations are passed to
+            :meth:`forward`. (default: :obj:`None`, DistMult)
 
     Shapes:
         - **input:** node states :math:`(|\mathcal{V}|, K)`, edge indices
@@ -81,7 +90,8 @@ class ReFactorConv(MessagePassing):
     """
     def __init__(self, lr: float, use_global: bool = True,
                  chunk_size: int = 4096, optimizer: str = 'sgd',
-                 eps: float = 1e-10) -> None:
+                 eps: float = 1e-10,
+                 decoder: Optional[DotProductDecoder] = None) -> None:
         super().__init__(aggr='add', node_dim=0)
         if optimizer not in ('sgd', 'adagrad'):
             raise ValueError(f"Unknown optimizer {optimizer!r}; expected "
@@ -96,10 +106,20 @@ class ReFactorConv(MessagePassing):
         self.chunk_size = chunk_size
         self.optimizer = optimizer
         self.eps = eps
+        self.decoder = decoder
+
+    def _tail_query(self, head: Tensor, relation: Tensor) -> Tensor:
+        if self.decoder is None:  # DistMult: h * g
+            return head * relation
+        return self.decoder.tail_query(head, relation)
+
+    def _head_query(self, relation: Tensor, tail: Tensor) -> Tensor:
+        if self.decoder is None:
+            return relation * tail
+        return self.decoder.head_query(relation, tail)
 
     def _normaliser(self, x: Tensor, query: Tensor, edge_index: Tensor,
-                    relation: Tensor,
-                    edge_type: Tensor) -> Tuple[Tensor, Tensor]:
+                    g: Tensor) -> Tuple[Tensor, Tensor]:
         r"""The log-probability of every triple's object, :math:`[E, 1]`, and
         :math:`|\mathcal{T}| \mathbf{n}` with the objects' own terms
         included, :math:`[N, K]` (zeros without the global term)."""
@@ -113,12 +133,13 @@ class ReFactorConv(MessagePassing):
             object_log_prob.append(log_prob.gather(1, obj[chunk].view(-1, 1)))
             if self.use_global:
                 prob = log_prob.exp()
-                # Subject side: sum_u P(u | v, r) g_r * h_u, to v.
-                expected = (prob @ x) * relation.index_select(
-                    0, edge_type[chunk])
+                # Subject side: sum_u P(u | v, r) d f_r(v, u) / d h_v, to v
+                # (the score is linear in the candidate: the expected
+                # candidate's head query).
+                expected = self._head_query(g[chunk], prob @ x)
                 global_term = global_term.index_add(0, subject[chunk],
                                                     expected)
-                # Candidate side: P(u | s, r) g_r * h_s, to every u.
+                # Candidate side: P(u | s, r) q(s, r), to every u.
                 global_term = global_term + prob.t() @ query[chunk]
         return torch.cat(object_log_prob), global_term
 
@@ -143,7 +164,8 @@ class ReFactorConv(MessagePassing):
             accumulator
         """
         if x.dim() != 2 or relation.dim() != 2 or x.size(1) != relation.size(
-                1):
+                1) or (self.decoder is not None
+                       and x.size(1) != self.decoder.entity_dim):
             raise ValueError(f"Expected node states [N, K] and relation "
                              f"embeddings [R, K], got {list(x.shape)} and "
                              f"{list(relation.shape)}")
@@ -155,9 +177,8 @@ class ReFactorConv(MessagePassing):
                              "step is defined by their mean likelihood")
         subject, obj = edge_index
         g = relation.index_select(0, edge_type)
-        query = x.index_select(0, subject) * g  # h_s * g_r
-        log_prob, global_term = self._normaliser(x, query, edge_index,
-                                                 relation, edge_type)
+        query = self._tail_query(x.index_select(0, subject), g)
+        log_prob, global_term = self._normaliser(x, query, edge_index, g)
         p_object = log_prob.exp()  # P(o | s, r) of every triple's object
         # Messages: from objects to subjects, and (1 - P) from subjects to
         # objects; the objects' P terms leave n[v] for the messages.
@@ -183,9 +204,9 @@ class ReFactorConv(MessagePassing):
                 accumulator)
 
     def message(self, x_j: Tensor, g: Tensor) -> Tensor:
-        return x_j * g
+        return self._head_query(g, x_j)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(lr={self.lr}, '
                 f'use_global={self.use_global}, '
-                f'optimizer={self.optimizer!r})')
+                f'optimizer={self.optimizer!r}, decoder={self.decoder})')

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyg_kgc.nn.conv import ReFactorConv
+from pyg_kgc.nn.kge import ComplEx
 
 
 def graph(seed, n=9, r=3, e=25, k=5, dtype=torch.float64):
@@ -40,6 +41,23 @@ def test_equals_a_gradient_step(seed, num_edges, chunk_size, lr):
     out = conv(x, edge_index, edge_type, relation)
     expected = gradient_step(x, edge_index, edge_type, relation, lr)
     assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_complex_decoder_equals_a_gradient_step():
+    # The paper's appendix: the same reading for ComplEx.
+    decoder = ComplEx(6).double()  # 3 complex coordinates
+    x, edge_index, edge_type, relation = graph(6, k=decoder.entity_dim)
+    x = x.requires_grad_()
+    logits = decoder.tail_query(x[edge_index[0]], relation[edge_type]) @ x.t()
+    loss = -torch.log_softmax(logits, -1).gather(1, edge_index[1].view(
+        -1, 1)).mean()
+    expected = x - 0.4 * torch.autograd.grad(loss, x)[0]
+    conv = ReFactorConv(0.4, decoder=decoder, chunk_size=6)
+    out = conv(x.detach(), edge_index, edge_type, relation)
+    assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+    # DistMult's layer is a different step on the same input.
+    assert not torch.allclose(
+        ReFactorConv(0.4)(x.detach(), edge_index, edge_type, relation), out)
 
 
 def test_float32_and_self_loops():
