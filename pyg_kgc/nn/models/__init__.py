@@ -1,5 +1,6 @@
 r"""Link prediction models: encoders with decoders."""
+from pyg_kgc.nn.models.refactor import ReFactorGNN
 from pyg_kgc.nn.models.rgcn import RGCNLinkPredictor
 from pyg_kgc.nn.models.shallow import ShallowKGE
 
-__all__ = ['ShallowKGE', 'RGCNLinkPredictor']
+__all__ = ['ShallowKGE', 'RGCNLinkPredictor', 'ReFactorGNN']
