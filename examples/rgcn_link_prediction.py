@@ -86,19 +86,23 @@ def main():
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=args.weight_decay)
 
+    def features(edge_index, edge_type, num_nodes):
+        return (relation_degree_features(edge_index, edge_type, num_nodes,
+                                         num_relations) if inductive else None)
+
     def scorer(edge_index, edge_type, num_nodes):
-        x = (relation_degree_features(edge_index, edge_type, num_nodes,
-                                      num_relations) if inductive else None)
+        x = features(edge_index, edge_type, num_nodes)
         return model.scorer(x, edge_index, edge_type)
 
     def train_epoch(epoch: int) -> float:
         (msg_index, msg_type), (sup_index, sup_type) = split_messages(
             train.edge_index, train.edge_type, args.message_ratio)
+        x = features(msg_index, msg_type, train.num_nodes)  # once an epoch
         total = 0.0
         for batch in torch.randperm(sup_type.numel()).split(args.batch_size):
             h, t = sup_index[:, batch]
             r = sup_type[batch]
-            s = scorer(msg_index, msg_type, train.num_nodes)
+            s = model.scorer(x, msg_index, msg_type)
             loss = (cross_entropy_loss(s.score_tails(h, r), t) +
                     cross_entropy_loss(s.score_heads(r, t), h))
             optimizer.zero_grad()
