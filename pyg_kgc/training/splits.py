@@ -6,9 +6,26 @@ import torch
 from torch import Tensor
 
 
+def _covering_triples(edge_index: Tensor, edge_type: Tensor,
+                      perm: Tensor) -> Tensor:
+    r"""A mask of triples such that every entity and every relation of the
+    triples occurs in one of them: for each entity (relation), its triple
+    that comes first in the random order :obj:`perm`."""
+    num_edges = edge_type.numel()
+    position = torch.empty_like(perm).scatter_(
+        0, perm, torch.arange(num_edges, device=perm.device))
+    mask = torch.zeros(num_edges, dtype=torch.bool, device=perm.device)
+    for ids in (edge_index[0], edge_index[1], edge_type):
+        first = torch.full(
+            (int(ids.max()) + 1, ), num_edges,
+            device=perm.device).scatter_reduce_(0, ids, position, 'amin')
+        mask[perm[first[first < num_edges]]] = True
+    return mask
+
+
 def split_messages(
     edge_index: Tensor, edge_type: Tensor, message_ratio: float,
-    generator: Optional[torch.Generator] = None
+    generator: Optional[torch.Generator] = None, cover: bool = False
 ) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
     r"""Splits training triples at random into message triples (the graph a
     GNN encoder passes messages over) and supervision triples (scored by
@@ -23,6 +40,12 @@ def split_messages(
             messages, in :math:`(0, 1)`; at least one triple goes to each
             side.
         generator (torch.Generator, optional): The random generator.
+        cover (bool, optional): If set to :obj:`True`, every entity and
+            every relation of the triples is kept in the message part (as
+            InGram's training does): for each, one of its triples drawn at
+            random becomes a message first, and the rest of the message
+            part is filled at random up to the ratio (exceeded if the
+            covering triples alone are more). (default: :obj:`False`)
 
     :rtype: ((:class:`torch.Tensor` :math:`[2, M]`, :class:`torch.Tensor`
         :math:`[M]`), (:class:`torch.Tensor` :math:`[2, E - M]`,
@@ -41,6 +64,14 @@ def split_messages(
     cut = min(max(round(message_ratio * num_edges), 1), num_edges - 1)
     perm = torch.randperm(num_edges, generator=generator,
                           device='cpu').to(edge_type.device)
+    if cover:
+        forced = _covering_triples(edge_index, edge_type, perm)
+        if bool(forced.all()):
+            raise ValueError("Cannot split: every triple is needed to "
+                             "cover the entities and relations")
+        # Forced triples first, then the others in random order.
+        perm = torch.cat([perm[forced[perm]], perm[~forced[perm]]])
+        cut = max(cut, int(forced.sum()))
     messages, supervision = perm[:cut], perm[cut:]
     return ((edge_index[:, messages], edge_type[messages]),
             (edge_index[:, supervision], edge_type[supervision]))

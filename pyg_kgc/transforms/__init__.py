@@ -7,6 +7,7 @@ from pyg_kgc.transforms.relation_degree_features import (
     RelationDegreeFeatures,
     relation_degree_features,
 )
+from pyg_kgc.transforms.relation_graph import RelationGraph, relation_graph
 from pyg_kgc.transforms.to_hetero_data import ToHeteroData
 
 __all__ = [
@@ -14,5 +15,7 @@ __all__ = [
     'add_inverse_triples',
     'RelationDegreeFeatures',
     'relation_degree_features',
+    'RelationGraph',
+    'relation_graph',
     'ToHeteroData',
 ]

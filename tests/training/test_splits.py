@@ -49,3 +49,56 @@ def test_bad_input():
         split_messages(edge_index[:, :1], edge_type[:1], 0.5)
     with pytest.raises(ValueError, match=r'edge_index must have shape'):
         split_messages(edge_index[:, :2], edge_type, 0.5)
+
+
+def _random_kg(seed: int, num_nodes: int = 30, num_relations: int = 6,
+               num_edges: int = 120):
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(num_nodes, (2, num_edges), generator=gen)
+    edge_type = torch.randint(num_relations, (num_edges, ), generator=gen)
+    return edge_index, edge_type
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_cover_keeps_every_entity_and_relation(seed):
+    edge_index, edge_type = _random_kg(seed)
+    gen = torch.Generator().manual_seed(seed)
+    (msg_index, msg_type), (sup_index,
+                            sup_type) = split_messages(edge_index, edge_type,
+                                                       0.1, generator=gen,
+                                                       cover=True)
+    # Every entity and relation of the triples occurs among the messages,
+    # although the ratio asked for 12 messages only.
+    assert set(msg_index.view(-1).tolist()) == set(
+        edge_index.view(-1).tolist())
+    assert set(msg_type.tolist()) == set(edge_type.tolist())
+    assert msg_type.numel() > 12
+    # Still a partition of the triples (as a multiset).
+    both = torch.cat([
+        torch.cat([msg_index, msg_type.view(1, -1)]),
+        torch.cat([sup_index, sup_type.view(1, -1)])
+    ], dim=1)
+    full = torch.cat([edge_index, edge_type.view(1, -1)])
+    key = lambda t: sorted(map(tuple, t.t().tolist()))  # noqa: E731
+    assert key(both) == key(full)
+
+
+def test_cover_honours_the_ratio_when_it_can():
+    edge_index, edge_type = _random_kg(0, num_nodes=10, num_relations=3,
+                                       num_edges=200)
+    (_, msg), (_, sup) = split_messages(edge_index, edge_type, 0.75,
+                                        cover=True)
+    assert msg.numel() == 150 and sup.numel() == 50
+    # Reproducible from a seed.
+    a = split_messages(edge_index, edge_type, 0.75, cover=True,
+                       generator=torch.Generator().manual_seed(3))
+    b = split_messages(edge_index, edge_type, 0.75, cover=True,
+                       generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a[1][0], b[1][0])
+
+
+def test_cover_impossible():
+    # Two disjoint triples: both are needed to cover the four entities.
+    edge_index = torch.tensor([[0, 2], [1, 3]])
+    with pytest.raises(ValueError, match='every triple is needed'):
+        split_messages(edge_index, torch.tensor([0, 0]), 0.5, cover=True)

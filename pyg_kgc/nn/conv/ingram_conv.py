@@ -1,0 +1,323 @@
+r"""The relation-level and entity-level attention layers of InGram (Lee et
+al., ICML 2023)."""
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear, Parameter
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.utils import scatter, softmax
+
+from pyg_kgc.evaluation.known_triples import check_triples
+
+
+def _glorot_normal_(tensor: Tensor, fan_in: int, fan_out: int) -> Tensor:
+    # Xavier normal with the gain of ReLU, as the official InGram code.
+    std = math.sqrt(2.0) * math.sqrt(2.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return tensor.normal_(0.0, std)
+
+
+def _reset_linear(lin: Linear) -> None:
+    _glorot_normal_(lin.weight, lin.in_features, lin.out_features)
+    if lin.bias is not None:
+        torch.nn.init.zeros_(lin.bias)
+
+
+def _check_features(x: Tensor, channels: int, name: str, layer: str) -> None:
+    if x.dim() != 2 or x.size(1) != channels:
+        raise ValueError(f"{layer}: {name} must have shape [*, {channels}], "
+                         f"got {list(x.shape)}")
+
+
+class _AttentionConv(MessagePassing):
+    r"""Shared machinery of the InGram layers: :math:`K` heads of width
+    :math:`C`, logits :math:`\mathbf{a}_k^{\top}\,\mathrm{LeakyReLU}_{0.2}
+    (\cdot)` normalised by a softmax over the incoming edges of each
+    target, and an optional residual projection."""
+    def __init__(self, out_channels: int, heads: int, residual_in: int,
+                 residual: bool, bias: bool) -> None:
+        super().__init__(aggr='add', node_dim=0)
+        if heads < 1 or out_channels % heads != 0:
+            raise ValueError(f"out_channels ({out_channels}) must be a "
+                             f"positive multiple of heads ({heads})")
+        self.out_channels = out_channels
+        self.heads = heads
+        self.head_channels = out_channels // heads
+        self.att = Parameter(torch.empty(1, heads, self.head_channels))
+        self.residual = residual
+        self.res = Linear(residual_in, out_channels,
+                          bias=bias) if residual else None
+        self._alpha: Optional[Tensor] = None
+
+    def _reset_attention(self) -> None:
+        # fan_in / fan_out of a [1, K, C] tensor under torch's convention.
+        _glorot_normal_(self.att, self.heads * self.head_channels,
+                        self.head_channels)
+        if self.res is not None:
+            _reset_linear(self.res)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        return x.view(-1, self.heads, self.head_channels)
+
+    def _logits(self, pre: Tensor) -> Tensor:
+        return (F.leaky_relu(self._heads(pre), 0.2) * self.att).sum(-1)
+
+    def _finish(
+        self, out: Tensor, x_res: Tensor, edge_index: Tensor,
+        return_attention_weights: bool
+    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
+        out = out.reshape(-1, self.out_channels)
+        if self.res is not None:
+            out = out + self.res(x_res)
+        alpha, self._alpha = self._alpha, None
+        if return_attention_weights:
+            return out, (edge_index, alpha)
+        return out
+
+
+class InGramRelationConv(_AttentionConv):
+    r"""The relation-level attention layer of the `"InGram: Inductive
+    Knowledge Graph Embedding via Relation Graphs"
+    <https://arxiv.org/abs/2305.19987>`_ paper, over the relation graph
+    (:func:`~pyg_kgc.transforms.relation_graph`), with a learnable bias per
+    weight bin added to the attention logits:
+
+    .. math::
+        \mathbf{z}^{\prime}_i = \Big\Vert_{k=1}^{K} \sum_{j \in
+        \mathcal{N}(i)} \alpha^{k}_{ij} \mathbf{W}^{k} \mathbf{z}_j
+        \;+\; \mathbf{W}_{\mathrm{res}} \mathbf{z}_i,
+
+    .. math::
+        \alpha^{k}_{ij} = \mathrm{softmax}_{j \in \mathcal{N}(i)} \Big(
+        {\mathbf{y}^{k}}^{\top} \sigma\big(\mathbf{P}^{k} [\mathbf{z}_i
+        \Vert \mathbf{z}_j]\big) + c^{k}_{s(i, j)} \Big),
+
+    with :math:`\sigma` the LeakyReLU of slope :math:`0.2`,
+    :math:`s(i, j)` the bin of the edge's affinity weight and
+    :math:`c^{k}_{s}` its learnable bias. The neighbourhood of a relation
+    contains the relation itself (the diagonal of the affinity matrix).
+    The projections of the concatenation are computed per relation and then
+    gathered per edge, so the cost per edge is :math:`O(K C)`.
+
+    Args:
+        in_channels (int): Size of each input relation representation.
+        out_channels (int): Size :math:`K C` of each output (heads
+            concatenated).
+        num_bins (int): Number :math:`B` of weight bins.
+        heads (int, optional): Number :math:`K` of attention heads.
+            (default: :obj:`8`)
+        residual (bool, optional): Add the residual projection
+            :math:`\mathbf{W}_{\mathrm{res}} \mathbf{z}_i`.
+            (default: :obj:`True`)
+        bias (bool, optional): Learn additive biases of the projections.
+            (default: :obj:`True`)
+
+    Shapes:
+        - **input:** relation features :math:`(R, F_{in})`, relation graph
+          :obj:`edge_index` :math:`(2, M)` (sources, targets),
+          :obj:`edge_bin` :math:`(M)`
+        - **output:** relation features :math:`(R, F_{out})`, and with
+          :obj:`return_attention_weights=True` also the edges and their
+          attention weights :math:`(M, K)`
+    """
+    def __init__(self, in_channels: int, out_channels: int, num_bins: int,
+                 heads: int = 8, residual: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__(out_channels, heads, in_channels, residual, bias)
+        if num_bins < 1:
+            raise ValueError(f"num_bins must be positive, got {num_bins}")
+        self.in_channels = in_channels
+        self.num_bins = num_bins
+        self.lin_att = Linear(2 * in_channels, out_channels, bias=bias)
+        self.lin_msg = Linear(in_channels, out_channels, bias=bias)
+        self.bin_bias = Parameter(torch.empty(num_bins, heads))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        super().reset_parameters()
+        _reset_linear(self.lin_att)
+        _reset_linear(self.lin_msg)
+        torch.nn.init.zeros_(self.bin_bias)
+        self._reset_attention()
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_bin: Tensor,
+        return_attention_weights: bool = False
+    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x (torch.Tensor): Relation features :math:`[R, F_{in}]`.
+            edge_index (torch.Tensor): Relation graph edges :math:`[2, M]`,
+                messages flowing from :obj:`edge_index[0]` to
+                :obj:`edge_index[1]`.
+            edge_bin (torch.Tensor): The bin of every edge :math:`[M]`.
+            return_attention_weights (bool, optional): Also return the
+                attention weights :math:`[M, K]`. (default: :obj:`False`)
+        """
+        name = self.__class__.__name__
+        _check_features(x, self.in_channels, 'x', name)
+        check_triples(edge_index, edge_bin, x.size(0), self.num_bins,
+                      f'{name} (relation graph; "relation" is the bin)')
+        weight = self.lin_att.weight
+        target = x @ weight[:, :self.in_channels].t()
+        if self.lin_att.bias is not None:
+            target = target + self.lin_att.bias
+        source = x @ weight[:, self.in_channels:].t()
+        out = self.propagate(edge_index, target=target, source=source,
+                             value=self.lin_msg(x), edge_bin=edge_bin,
+                             size=(x.size(0), x.size(0)))
+        return self._finish(out, x, edge_index, return_attention_weights)
+
+    def message(self, target_i: Tensor, source_j: Tensor, value_j: Tensor,
+                edge_bin: Tensor, index: Tensor, ptr: Optional[Tensor],
+                size_i: Optional[int]) -> Tensor:
+        logit = self._logits(target_i + source_j) + self.bin_bias[edge_bin]
+        alpha = softmax(logit, index, ptr, size_i)
+        self._alpha = alpha
+        return alpha.unsqueeze(-1) * self._heads(value_j)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.out_channels}, num_bins={self.num_bins}, '
+                f'heads={self.heads}, residual={self.residual})')
+
+
+class InGramEntityConv(_AttentionConv):
+    r"""The entity-level attention layer of the `"InGram: Inductive
+    Knowledge Graph Embedding via Relation Graphs"
+    <https://arxiv.org/abs/2305.19987>`_ paper, over the triples of a
+    knowledge graph, whose attention logits and messages involve the
+    neighbour, the relation's representation (from the relation-level
+    layers) and, for the logits, the target:
+
+    .. math::
+        \mathbf{h}^{\prime}_v = \Big\Vert_{k=1}^{K} \Big(
+        \sum_{(u, r) \in \mathcal{N}(v)} \beta^{k}_{vur} \mathbf{W}^{k}
+        [\mathbf{h}_u \Vert \mathbf{z}_r] + \beta^{k}_{vv} \mathbf{W}^{k}
+        [\mathbf{h}_v \Vert \bar{\mathbf{z}}_v] \Big) \;+\;
+        \mathbf{W}_{\mathrm{res}} \mathbf{h}_v,
+
+    .. math::
+        \beta^{k}_{vur} = \mathrm{softmax}\Big({\mathbf{y}^{k}}^{\top}
+        \sigma\big(\mathbf{P}^{k} [\mathbf{h}_v \Vert \mathbf{h}_u \Vert
+        \mathbf{z}_r]\big)\Big),
+
+    where :math:`\mathcal{N}(v)` holds the heads :math:`u` and relations
+    :math:`r` of the triples :math:`(u, r, v)` (pass the inverse triples
+    too for messages in both directions), the softmax runs over them and
+    the self-loop, whose relation :math:`\bar{\mathbf{z}}_v` is the mean of
+    the representations of the relations of :math:`v`'s incoming triples
+    (zero if it has none), and :math:`\sigma` is the LeakyReLU of slope
+    :math:`0.2`. The projections of the concatenations are computed per
+    entity and per relation and gathered per edge: :math:`O(K C)` per edge
+    instead of :math:`O(K C (2F + F_r))`.
+
+    Args:
+        in_channels (int): Size :math:`F` of each input entity
+            representation.
+        out_channels (int): Size :math:`K C` of each output (heads
+            concatenated).
+        relation_channels (int): Size :math:`F_r` of each relation
+            representation.
+        heads (int, optional): Number :math:`K` of attention heads.
+            (default: :obj:`8`)
+        residual (bool, optional): Add the residual projection
+            :math:`\mathbf{W}_{\mathrm{res}} \mathbf{h}_v`.
+            (default: :obj:`True`)
+        bias (bool, optional): Learn additive biases of the projections.
+            (default: :obj:`True`)
+
+    Shapes:
+        - **input:** entity features :math:`(N, F)`, :obj:`edge_index`
+          :math:`(2, E)` (heads, tails), :obj:`edge_type` :math:`(E)`,
+          relation features :math:`(R, F_r)`
+        - **output:** entity features :math:`(N, K C)`, and with
+          :obj:`return_attention_weights=True` also the edges with the
+          self-loops appended :math:`(2, E + N)` and their attention weights
+          :math:`(E + N, K)`
+    """
+    def __init__(self, in_channels: int, out_channels: int,
+                 relation_channels: int, heads: int = 8, residual: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__(out_channels, heads, in_channels, residual, bias)
+        self.in_channels = in_channels
+        self.relation_channels = relation_channels
+        self.lin_att = Linear(2 * in_channels + relation_channels,
+                              out_channels, bias=bias)
+        self.lin_msg = Linear(in_channels + relation_channels, out_channels,
+                              bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        super().reset_parameters()
+        _reset_linear(self.lin_att)
+        _reset_linear(self.lin_msg)
+        self._reset_attention()
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+        relation_x: Tensor, return_attention_weights: bool = False
+    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x (torch.Tensor): Entity features :math:`[N, F]`.
+            edge_index (torch.Tensor): Heads and tails :math:`[2, E]`;
+                messages flow from heads to tails.
+            edge_type (torch.Tensor): Relations :math:`[E]`.
+            relation_x (torch.Tensor): Relation features :math:`[R, F_r]`.
+            return_attention_weights (bool, optional): Also return the
+                edges with self-loops and their attention weights.
+                (default: :obj:`False`)
+        """
+        name = self.__class__.__name__
+        _check_features(x, self.in_channels, 'x', name)
+        _check_features(relation_x, self.relation_channels, 'relation_x', name)
+        check_triples(edge_index, edge_type, x.size(0), relation_x.size(0),
+                      name)
+        num_nodes, f = x.size(0), self.in_channels
+        # Mean relation of every entity's incoming triples (self-loops).
+        loop_rel = scatter(relation_x.index_select(0, edge_type),
+                           edge_index[1], 0, num_nodes, reduce='mean')
+        att_w, msg_w = self.lin_att.weight, self.lin_msg.weight
+        target = x @ att_w[:, :f].t()
+        if self.lin_att.bias is not None:
+            target = target + self.lin_att.bias
+        source = x @ att_w[:, f:2 * f].t()
+        value = x @ msg_w[:, :f].t()
+        if self.lin_msg.bias is not None:
+            value = value + self.lin_msg.bias
+        rel_att, rel_msg = relation_x @ att_w[:, 2 * f:].t(), \
+            relation_x @ msg_w[:, f:].t()
+        loop = torch.arange(num_nodes, device=x.device)
+        full_index = torch.cat([edge_index, loop.expand(2, -1)], dim=1)
+        edge_att = torch.cat([
+            rel_att.index_select(0, edge_type),
+            loop_rel @ att_w[:, 2 * f:].t()
+        ])
+        edge_msg = torch.cat(
+            [rel_msg.index_select(0, edge_type), loop_rel @ msg_w[:, f:].t()])
+        out = self.propagate(full_index, target=target, source=source,
+                             value=value, edge_att=edge_att, edge_msg=edge_msg,
+                             size=(num_nodes, num_nodes))
+        return self._finish(out, x, full_index, return_attention_weights)
+
+    def message(self, target_i: Tensor, source_j: Tensor, value_j: Tensor,
+                edge_att: Tensor, edge_msg: Tensor, index: Tensor,
+                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
+        logit = self._logits(target_i + source_j + edge_att)
+        alpha = softmax(logit, index, ptr, size_i)
+        self._alpha = alpha
+        return alpha.unsqueeze(-1) * self._heads(value_j + edge_msg)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.out_channels}, relation_channels='
+                f'{self.relation_channels}, heads={self.heads}, '
+                f'residual={self.residual})')
