@@ -12,6 +12,7 @@ from pyg_kgc.nn.kge.base import (
 from pyg_kgc.nn.kge.bilinear import Bilinear
 from pyg_kgc.nn.kge.complex import ComplEx
 from pyg_kgc.nn.kge.distmult import DistMult
+from pyg_kgc.nn.kge.inn import INNDecoder
 from pyg_kgc.nn.kge.rotate import RotatE
 from pyg_kgc.nn.kge.transe import TransE
 from pyg_kgc.nn.kge.transr import TransR
@@ -31,4 +32,5 @@ __all__ = [
     'ComplEx',
     'RotatE',
     'Bilinear',
+    'INNDecoder',
 ]
