@@ -163,20 +163,25 @@ class InGramRelationConv(_AttentionConv):
         _check_features(x, self.in_channels, 'x', name)
         check_triples(edge_index, edge_bin, x.size(0), self.num_bins,
                       f'{name} (relation graph; "relation" is the bin)')
+        num = x.size(0)
         weight = self.lin_att.weight
+        # P [z_i || z_j] = (P_1 z)_i + (P_2 z)_j: projections per relation,
+        # summed per edge by one embedding bag.
         target = x @ weight[:, :self.in_channels].t()
         if self.lin_att.bias is not None:
             target = target + self.lin_att.bias
         source = x @ weight[:, self.in_channels:].t()
-        out = self.propagate(edge_index, target=target, source=source,
-                             value=self.lin_msg(x), edge_bin=edge_bin,
-                             size=(x.size(0), x.size(0)))
+        pre = F.embedding_bag(
+            torch.stack([edge_index[1], edge_index[0] + num], dim=1),
+            torch.cat([target, source]), mode='sum')
+        out = self.propagate(edge_index, pre=pre, value=self.lin_msg(x),
+                             edge_bin=edge_bin, size=(num, num))
         return self._finish(out, x, edge_index, return_attention_weights)
 
-    def message(self, target_i: Tensor, source_j: Tensor, value_j: Tensor,
-                edge_bin: Tensor, index: Tensor, ptr: Optional[Tensor],
+    def message(self, pre: Tensor, value_j: Tensor, edge_bin: Tensor,
+                index: Tensor, ptr: Optional[Tensor],
                 size_i: Optional[int]) -> Tensor:
-        logit = self._logits(target_i + source_j) + self.bin_bias[edge_bin]
+        logit = self._logits(pre) + self.bin_bias[edge_bin]
         alpha = softmax(logit, index, ptr, size_i)
         self._alpha = alpha
         return alpha.unsqueeze(-1) * self._heads(value_j)
@@ -282,39 +287,46 @@ class InGramEntityConv(_AttentionConv):
         check_triples(edge_index, edge_type, x.size(0), relation_x.size(0),
                       name)
         num_nodes, f = x.size(0), self.in_channels
+        num_relations = relation_x.size(0)
         # Mean relation of every entity's incoming triples (self-loops).
         loop_rel = scatter(relation_x.index_select(0, edge_type),
                            edge_index[1], 0, num_nodes, reduce='mean')
         att_w, msg_w = self.lin_att.weight, self.lin_msg.weight
+        # P [h_v || h_u || z_r] = (P_1 h)_v + (P_2 h)_u + (P_3 z)_r, and
+        # W [h_u || z_r] = (W_1 h)_u + (W_2 z)_r: projections per entity
+        # and per relation (the self-loop relations after the real ones),
+        # summed per edge by embedding bags.
         target = x @ att_w[:, :f].t()
         if self.lin_att.bias is not None:
             target = target + self.lin_att.bias
-        source = x @ att_w[:, f:2 * f].t()
         value = x @ msg_w[:, :f].t()
         if self.lin_msg.bias is not None:
             value = value + self.lin_msg.bias
-        rel_att, rel_msg = relation_x @ att_w[:, 2 * f:].t(), \
-            relation_x @ msg_w[:, f:].t()
+        relations = torch.cat([relation_x, loop_rel])
+        att_table = torch.cat([
+            target, x @ att_w[:, f:2 * f].t(),
+            relations @ att_w[:, 2 * f:].t()
+        ])
+        msg_table = torch.cat([value, relations @ msg_w[:, f:].t()])
         loop = torch.arange(num_nodes, device=x.device)
         full_index = torch.cat([edge_index, loop.expand(2, -1)], dim=1)
-        edge_att = torch.cat([
-            rel_att.index_select(0, edge_type),
-            loop_rel @ att_w[:, 2 * f:].t()
-        ])
-        edge_msg = torch.cat(
-            [rel_msg.index_select(0, edge_type), loop_rel @ msg_w[:, f:].t()])
-        out = self.propagate(full_index, target=target, source=source,
-                             value=value, edge_att=edge_att, edge_msg=edge_msg,
+        rel_index = torch.cat([edge_type, loop + num_relations])
+        source, dst = full_index
+        pre = F.embedding_bag(
+            torch.stack([dst, source + num_nodes, rel_index + 2 * num_nodes],
+                        dim=1), att_table, mode='sum')
+        msg = F.embedding_bag(
+            torch.stack([source, rel_index + num_nodes], dim=1), msg_table,
+            mode='sum')
+        out = self.propagate(full_index, pre=pre, msg=msg,
                              size=(num_nodes, num_nodes))
         return self._finish(out, x, full_index, return_attention_weights)
 
-    def message(self, target_i: Tensor, source_j: Tensor, value_j: Tensor,
-                edge_att: Tensor, edge_msg: Tensor, index: Tensor,
+    def message(self, pre: Tensor, msg: Tensor, index: Tensor,
                 ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        logit = self._logits(target_i + source_j + edge_att)
-        alpha = softmax(logit, index, ptr, size_i)
+        alpha = softmax(self._logits(pre), index, ptr, size_i)
         self._alpha = alpha
-        return alpha.unsqueeze(-1) * self._heads(value_j + edge_msg)
+        return alpha.unsqueeze(-1) * self._heads(msg)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
