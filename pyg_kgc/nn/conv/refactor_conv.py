@@ -6,6 +6,7 @@ from torch_geometric.nn.conv import MessagePassing
 
 from pyg_kgc.evaluation.known_triples import check_triples
 from pyg_kgc.nn.kge.base import DotProductDecoder
+from pyg_kgc.nn.kge.complex import ComplEx, complex_modulus
 
 
 class ReFactorConv(MessagePassing):
@@ -80,6 +81,23 @@ class ReFactorConv(MessagePassing):
             messages become its head and tail queries. Only its query
             functions are used: relation representations are passed to
             :meth:`forward`. (default: :obj:`None`, DistMult)
+        n3 (float, optional): Weight :math:`\lambda` of the N3 regulariser
+            (Lacroix et al., 2018) in the loss whose step the layer is,
+            :math:`\frac{\lambda}{|\mathcal{T}|} \sum_{(s, r, o)}
+            (\|\mathbf{h}_s\|_3^3 + \|\mathbf{h}_o\|_3^3)` (moduli of
+            complex coordinates for ComplEx); it adds :math:`-\eta
+            \frac{3 \lambda c_v}{|\mathcal{T}|} |\mathbf{h}_v| \odot
+            \mathbf{h}_v` to the update, :math:`c_v` the number of
+            triples of :math:`v`. (default: :obj:`0.0`)
+        batch_size (int, optional): If set, the paper's stochastic
+            evaluation for large graphs: the triples are cut, in the given
+            order, into mini-batches of this size (shuffle them for a random
+            partition), and the layer is the cascade of one step per
+            mini-batch, each on the subgraph the mini-batch induces (its
+            triples and entities: :math:`\mathbf{n}` and the softmax only
+            over the entities present in it), the states of those entities
+            updated before the next mini-batch, as one epoch of mini-batch
+            gradient descent. (default: :obj:`None`, full batch)
 
     Shapes:
         - **input:** node states :math:`(|\mathcal{V}|, K)`, edge indices
@@ -91,7 +109,8 @@ class ReFactorConv(MessagePassing):
     def __init__(self, lr: float, use_global: bool = True,
                  chunk_size: int = 4096, optimizer: str = 'sgd',
                  eps: float = 1e-10,
-                 decoder: Optional[DotProductDecoder] = None) -> None:
+                 decoder: Optional[DotProductDecoder] = None, n3: float = 0.0,
+                 batch_size: Optional[int] = None) -> None:
         super().__init__(aggr='add', node_dim=0)
         if optimizer not in ('sgd', 'adagrad'):
             raise ValueError(f"Unknown optimizer {optimizer!r}; expected "
@@ -101,6 +120,15 @@ class ReFactorConv(MessagePassing):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got "
                              f"{chunk_size}")
+        if n3 < 0:
+            raise ValueError(f"n3 must be non-negative, got {n3}")
+        if n3 > 0 and decoder is not None and not isinstance(decoder, ComplEx):
+            raise ValueError("n3 is supported with DistMult and ComplEx")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got "
+                             f"{batch_size}")
+        self.n3 = n3
+        self.batch_size = batch_size
         self.lr = lr
         self.use_global = use_global
         self.chunk_size = chunk_size
@@ -175,6 +203,38 @@ class ReFactorConv(MessagePassing):
         if num_triples == 0:
             raise ValueError("ReFactorConv needs at least one triple: the "
                              "step is defined by their mean likelihood")
+        if self.optimizer == 'sgd' and accumulator is not None:
+            raise ValueError("An accumulator is only used with "
+                             "optimizer='adagrad'")
+        if self.optimizer == 'adagrad':
+            if accumulator is None:
+                accumulator = torch.zeros_like(x)
+            elif accumulator.shape != x.shape:
+                raise ValueError(f"accumulator must have shape "
+                                 f"{list(x.shape)}, got "
+                                 f"{list(accumulator.shape)}")
+        if self.batch_size is None or self.batch_size >= num_triples:
+            return self._step(x, edge_index, edge_type, relation, accumulator)
+        for start in range(0, num_triples, self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            nodes, local = torch.unique(edge_index[:, batch],
+                                        return_inverse=True)
+            out = self._step(
+                x.index_select(0, nodes), local, edge_type[batch], relation,
+                None if accumulator is None else accumulator.index_select(
+                    0, nodes))
+            if accumulator is None:
+                x = x.index_copy(0, nodes, out)
+            else:
+                x = x.index_copy(0, nodes, out[0])
+                accumulator = accumulator.index_copy(0, nodes, out[1])
+        return x if accumulator is None else (x, accumulator)
+
+    def _step(
+            self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+            relation: Tensor, accumulator: Optional[Tensor]
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        num_triples = edge_type.numel()
         subject, obj = edge_index
         g = relation.index_select(0, edge_type)
         query = self._tail_query(x.index_select(0, subject), g)
@@ -187,21 +247,26 @@ class ReFactorConv(MessagePassing):
         if self.use_global:
             global_term = global_term.index_add(0, obj, -p_object * query)
             z = z - global_term
+        if self.n3 > 0:
+            # d/dh of |h|^3 per (complex) coordinate: 3 |h| h, once for
+            # every triple the entity is in.
+            count = torch.zeros(x.size(0), dtype=x.dtype,
+                                device=x.device).index_add_(
+                                    0, edge_index.reshape(-1),
+                                    x.new_ones(2 * num_triples))
+            z = z - 3 * self.n3 * count.view(-1, 1) * self._modulus(x) * x
         descent = z / num_triples  # -grad of the mean likelihood
         if self.optimizer == 'sgd':
-            if accumulator is not None:
-                raise ValueError("An accumulator is only used with "
-                                 "optimizer='adagrad'")
             return x + self.lr * descent
         # AdaGrad: G' = G + grad^2, h' = h - lr * grad / (sqrt(G') + eps).
-        if accumulator is None:
-            accumulator = torch.zeros_like(x)
-        elif accumulator.shape != x.shape:
-            raise ValueError(f"accumulator must have shape {list(x.shape)}, "
-                             f"got {list(accumulator.shape)}")
         accumulator = accumulator + descent.pow(2)
         return (x + self.lr * descent / (accumulator.sqrt() + self.eps),
                 accumulator)
+
+    def _modulus(self, x: Tensor) -> Tensor:
+        if isinstance(self.decoder, ComplEx):
+            return complex_modulus(x).repeat_interleave(2, dim=-1)
+        return x.abs()
 
     def message(self, x_j: Tensor, g: Tensor) -> Tensor:
         return self._head_query(g, x_j)
@@ -209,4 +274,5 @@ class ReFactorConv(MessagePassing):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(lr={self.lr}, '
                 f'use_global={self.use_global}, '
-                f'optimizer={self.optimizer!r}, decoder={self.decoder})')
+                f'optimizer={self.optimizer!r}, n3={self.n3}, '
+                f'batch_size={self.batch_size}, decoder={self.decoder})')

@@ -1,6 +1,6 @@
 r"""The ReFactor GNN: L ReFactor layers with shared relation embeddings over
 the message graph, and DistMult over the resulting node states."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -46,11 +46,23 @@ class ReFactorGNN(torch.nn.Module):
             :class:`~pyg_kgc.nn.conv.ReFactorConv`. (default: :obj:`4096`)
         seed (int, optional): Seed of the random features in evaluation.
             (default: :obj:`0`)
+        n3 (float, optional): Weight of the N3 term of the induced steps
+            (see :class:`~pyg_kgc.nn.conv.ReFactorConv`). (default:
+            :obj:`0.0`)
+        batch_size (int, optional): Mini-batch evaluation of every layer,
+            for large graphs (see :class:`~pyg_kgc.nn.conv.ReFactorConv`).
+            (default: :obj:`None`, full batch)
+
+    Besides end-to-end training through all :math:`L` layers, the model is
+    trained layer-wise with a node state cache as in the paper
+    (:class:`NodeStateCache`), which with :math:`L = \infty` is the
+    transductive mode.
     """
     def __init__(self, num_relations: int, channels: int, num_layers: int,
                  lr: float, in_channels: Optional[int] = None,
                  use_global: bool = True, optimizer: str = 'sgd',
-                 chunk_size: int = 4096, seed: int = 0) -> None:
+                 chunk_size: int = 4096, seed: int = 0, n3: float = 0.0,
+                 batch_size: Optional[int] = None) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got "
@@ -60,7 +72,8 @@ class ReFactorGNN(torch.nn.Module):
         self.num_layers = num_layers
         self.seed = seed
         self.conv = ReFactorConv(lr, use_global=use_global,
-                                 optimizer=optimizer, chunk_size=chunk_size)
+                                 optimizer=optimizer, chunk_size=chunk_size,
+                                 n3=n3, batch_size=batch_size)
         self.decoder = DistMult(channels, num_relations)
         self.lin = (torch.nn.Linear(in_channels, channels, bias=False)
                     if in_channels is not None else None)
@@ -83,6 +96,31 @@ class ReFactorGNN(torch.nn.Module):
         return torch.randn(num_nodes, self.channels, generator=generator,
                            device=device, dtype=dtype) / self.channels**0.5
 
+    def inputs(self, x: Optional[Tensor], num_nodes: int) -> Tensor:
+        r"""The input states :math:`\mathbf{h}^0` :math:`[N, K]`: random
+        vectors (:meth:`features`) or the projection of the features
+        :obj:`x` :math:`[N, F]`."""
+        if (x is None) != (self.lin is None):
+            raise ValueError("Pass input features if and only if the model "
+                             "was built with in_channels")
+        if x is None:
+            return self.features(num_nodes)
+        if x.shape != (num_nodes, self.lin.in_features):
+            raise ValueError(f"Expected features [{num_nodes}, "
+                             f"{self.lin.in_features}], got {list(x.shape)}")
+        return self.lin(x)
+
+    def layer(
+        self, h: Tensor, edge_index: Tensor, edge_type: Tensor,
+        accumulator: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        r"""One layer on the states :obj:`h`: the new states and (with
+        AdaGrad) the new accumulator."""
+        relation = self.decoder.relation_emb
+        if self.conv.optimizer == 'adagrad':
+            return self.conv(h, edge_index, edge_type, relation, accumulator)
+        return self.conv(h, edge_index, edge_type, relation), None
+
     def forward(self, x: Optional[Tensor], edge_index: Tensor,
                 edge_type: Tensor, num_nodes: int) -> Tensor:
         r"""The node states :math:`\mathbf{h}^L` :math:`[N, K]`.
@@ -95,25 +133,10 @@ class ReFactorGNN(torch.nn.Module):
             edge_type (torch.Tensor): Their relations :math:`[E]`.
             num_nodes (int): :math:`N`.
         """
-        if (x is None) != (self.lin is None):
-            raise ValueError("Pass input features if and only if the model "
-                             "was built with in_channels")
-        if x is None:
-            h = self.features(num_nodes)
-        else:
-            if x.shape != (num_nodes, self.lin.in_features):
-                raise ValueError(f"Expected features [{num_nodes}, "
-                                 f"{self.lin.in_features}], got "
-                                 f"{list(x.shape)}")
-            h = self.lin(x)
-        relation = self.decoder.relation_emb
+        h = self.inputs(x, num_nodes)
         accumulator = None
         for _ in range(self.num_layers):
-            if self.conv.optimizer == 'adagrad':
-                h, accumulator = self.conv(h, edge_index, edge_type,
-                                           relation, accumulator)
-            else:
-                h = self.conv(h, edge_index, edge_type, relation)
+            h, accumulator = self.layer(h, edge_index, edge_type, accumulator)
         return h
 
     def scorer(self, x: Optional[Tensor], edge_index: Tensor,
@@ -127,3 +150,75 @@ class ReFactorGNN(torch.nn.Module):
         return (f'{self.__class__.__name__}(num_relations='
                 f'{self.num_relations}, channels={self.channels}, '
                 f'num_layers={self.num_layers}, conv={self.conv})')
+
+
+class NodeStateCache:
+    r"""Layer-wise training of a :class:`ReFactorGNN` with a node state
+    cache, as in the `"ReFactor GNNs" <https://arxiv.org/abs/2207.09980>`_
+    paper (Eq. (13)): every training step runs *one* layer on the cached
+    states of the previous step (detached, so gradients reach the relation
+    embeddings through this layer only), and caches its output. Every
+    :obj:`period` steps (the model's depth :math:`L`) the cache is cleared
+    and the next step starts again from the input states
+    :math:`\mathbf{h}^0`, so that training sees the states of every depth
+    :math:`1, \ldots, L` that inference with :math:`L` layers computes.
+    With :obj:`period=None` (:math:`L = \infty`) the cache is never
+    cleared: the states keep descending DistMult's loss while the relation
+    embeddings are trained, which makes the model a factorisation model
+    trained by alternating steps (the transductive mode), and inference
+    uses the cached states (:meth:`scorer`).
+
+    Args:
+        period (int, optional): :math:`L`, or :obj:`None` for
+            :math:`L = \infty`. (default: :obj:`None`)
+
+    Example:
+        >>> cache = NodeStateCache(period=model.num_layers)
+        >>> for step in range(steps):
+        ...     h = cache.step(model, None, edge_index, edge_type, num_nodes)
+        ...     loss = cross_entropy_loss(...)  # on h, trains the relations
+    """
+    def __init__(self, period: Optional[int] = None) -> None:
+        if period is not None and period < 1:
+            raise ValueError(f"period must be positive, got {period}")
+        self.period = period
+        self.steps = 0
+        self.states: Optional[Tensor] = None
+        self.accumulator: Optional[Tensor] = None
+
+    def clear(self) -> None:
+        r"""Empties the cache: the next step starts from the inputs."""
+        self.states, self.accumulator = None, None
+
+    def step(self, model: ReFactorGNN, x: Optional[Tensor], edge_index: Tensor,
+             edge_type: Tensor, num_nodes: int) -> Tensor:
+        r"""One layer on the cached states (or on the inputs, after a
+        clear); returns the new states :math:`[N, K]`, differentiable in
+        the model's parameters, and caches them."""
+        if self.period is not None and self.steps % self.period == 0:
+            self.clear()
+        if self.states is None:
+            h, accumulator = model.inputs(x, num_nodes), None
+        else:
+            if self.states.size(0) != num_nodes:
+                raise ValueError(f"The cache holds states of "
+                                 f"{self.states.size(0)} nodes, not "
+                                 f"{num_nodes}: clear it for a new graph")
+            h, accumulator = self.states, self.accumulator
+        h, accumulator = model.layer(h, edge_index, edge_type, accumulator)
+        self.states = h.detach()
+        self.accumulator = (None
+                            if accumulator is None else accumulator.detach())
+        self.steps += 1
+        return h
+
+    def scorer(self, model: ReFactorGNN) -> EmbeddingScorer:
+        r"""DistMult over the cached states (the transductive inference of
+        :math:`L = \infty`)."""
+        if self.states is None:
+            raise ValueError("The node state cache is empty")
+        return EmbeddingScorer(model.decoder, self.states)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(period={self.period}, '
+                f'steps={self.steps})')

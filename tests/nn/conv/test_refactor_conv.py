@@ -141,3 +141,112 @@ def test_bad_input():
         ReFactorConv(0.0)
     with pytest.raises(ValueError, match="Unknown optimizer 'adam'"):
         ReFactorConv(0.1, optimizer='adam')
+
+
+def n3_term(x, edge_index, weight):
+    r"""Lacroix et al.'s N3 over the entity factors of the triples."""
+    return weight * (x[edge_index[0]].abs().pow(3).sum() +
+                     x[edge_index[1]].abs().pow(3).sum()) / edge_index.size(1)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_n3_equals_the_regularised_step(seed):
+    x, edge_index, edge_type, relation = graph(seed)
+    x = x.requires_grad_()
+    loss = nll(x, edge_index, edge_type, relation) + n3_term(
+        x, edge_index, 0.3)
+    expected = x - 0.7 * torch.autograd.grad(loss, x)[0]
+    out = ReFactorConv(0.7, n3=0.3)(x.detach(), edge_index, edge_type,
+                                    relation)
+    assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+    assert not torch.allclose(
+        ReFactorConv(0.7)(x.detach(), edge_index, edge_type, relation), out)
+
+
+def test_n3_with_complex_uses_moduli():
+    decoder = ComplEx(4).double()
+    x, edge_index, edge_type, relation = graph(3, k=decoder.entity_dim)
+    x = x.requires_grad_()
+    logits = decoder.tail_query(x[edge_index[0]], relation[edge_type]) @ x.t()
+    loss = -torch.log_softmax(logits, -1).gather(1, edge_index[1].view(
+        -1, 1)).mean()
+    modulus = x.view(x.size(0), -1, 2).norm(dim=-1)  # [N, 2]
+    loss = loss + 0.2 * (modulus[edge_index[0]].pow(3).sum() +
+                         modulus[edge_index[1]].pow(3).sum()) / 25
+    expected = x - 0.5 * torch.autograd.grad(loss, x)[0]
+    out = ReFactorConv(0.5, decoder=decoder, n3=0.2)(x.detach(), edge_index,
+                                                     edge_type, relation)
+    assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def in_batch_sgd(x, edge_index, edge_type, relation, lr, batch_size,
+                 adagrad=False):
+    r"""Mini-batch gradient descent, batch after batch, each batch's loss the
+    mean likelihood of its triples with the softmax over the entities that
+    occur in it; by autograd on the full state matrix."""
+    x = x.detach().clone()
+    acc = torch.zeros_like(x)
+    for start in range(0, edge_type.numel(), batch_size):
+        ei = edge_index[:, start:start + batch_size]
+        et = edge_type[start:start + batch_size]
+        nodes = torch.unique(ei)
+        x.requires_grad_()
+        candidates = x[nodes]
+        logits = (x[ei[0]] * relation[et]) @ candidates.t()
+        target = torch.searchsorted(nodes, ei[1])
+        loss = -torch.log_softmax(logits, -1).gather(1, target.view(-1,
+                                                                    1)).mean()
+        grad, = torch.autograd.grad(loss, x)
+        x = x.detach()
+        if adagrad:
+            acc[nodes] += grad[nodes].pow(2)
+            x[nodes] -= lr * grad[nodes] / (acc[nodes].sqrt() + 1e-10)
+        else:
+            x -= lr * grad
+    return x, acc
+
+
+@pytest.mark.parametrize('batch_size', [1, 4, 7])
+@pytest.mark.parametrize('optimizer', ['sgd', 'adagrad'])
+def test_mini_batches_cascade_in_batch_steps(batch_size, optimizer):
+    x, edge_index, edge_type, relation = graph(11, e=20)
+    conv = ReFactorConv(0.8, optimizer=optimizer, batch_size=batch_size,
+                        chunk_size=3)
+    out = conv(x, edge_index, edge_type, relation)
+    expected, acc = in_batch_sgd(x, edge_index, edge_type, relation, 0.8,
+                                 batch_size, optimizer == 'adagrad')
+    if optimizer == 'adagrad':
+        out, out_acc = out
+        assert torch.allclose(out_acc, acc, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(out, expected, rtol=1e-10, atol=1e-10)
+    # Entities outside every batch keep their states.
+    untouched = torch.ones(9, dtype=torch.bool)
+    untouched[edge_index.view(-1)] = False
+    assert torch.equal(out[untouched], x[untouched])
+    # A batch as large as the graph is the full-batch layer.
+    full = ReFactorConv(0.8, optimizer=optimizer, batch_size=20)
+    assert torch.equal(
+        torch.as_tensor(full(x, edge_index, edge_type, relation)[0]),
+        torch.as_tensor(
+            ReFactorConv(0.8, optimizer=optimizer)(x, edge_index, edge_type,
+                                                   relation)[0]))
+
+
+def test_mini_batches_are_differentiable():
+    x, edge_index, edge_type, relation = graph(12, e=20)
+    relation = relation.requires_grad_()
+    out = ReFactorConv(0.8, batch_size=6)(x, edge_index, edge_type, relation)
+    out.pow(2).sum().backward()
+    assert relation.grad.abs().sum() > 0
+
+
+def test_bad_options():
+    from pyg_kgc.nn.kge import Bilinear
+    with pytest.raises(ValueError, match='n3 must be non-negative'):
+        ReFactorConv(1.0, n3=-1.0)
+    with pytest.raises(ValueError, match='batch_size must be positive'):
+        ReFactorConv(1.0, batch_size=0)
+    with pytest.raises(ValueError, match='n3 is supported with DistMult'):
+        ReFactorConv(1.0, n3=0.1, decoder=Bilinear(4))
+    assert 'n3=0.1, batch_size=8' in repr(
+        ReFactorConv(1.0, n3=0.1, batch_size=8))

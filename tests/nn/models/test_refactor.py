@@ -59,3 +59,81 @@ def test_features_and_errors():
         model(None, edge_index, edge_type, 10)
     with pytest.raises(ValueError, match='num_layers must be at least 1'):
         ReFactorGNN(3, 8, num_layers=0, lr=1.0)
+
+
+def test_node_state_cache_cycles_through_the_depths():
+    from pyg_kgc.nn.models import NodeStateCache
+    edge_index, edge_type = graph(3)
+    model = ReFactorGNN(3, 8, num_layers=3, lr=2.0).double().eval()
+    cache = NodeStateCache(period=3)
+    states = [
+        cache.step(model, None, edge_index, edge_type, 10) for _ in range(4)
+    ]
+    h = model.inputs(None, 10)
+    for depth in range(3):
+        h, _ = model.layer(h, edge_index, edge_type)
+        assert torch.allclose(states[depth], h, rtol=1e-12, atol=1e-12)
+    # The third step is the model's own L-layer output; the fourth starts
+    # again from the inputs.
+    assert torch.allclose(states[2], model(None, edge_index, edge_type, 10))
+    assert torch.allclose(states[3], states[0])
+    assert cache.steps == 4 and 'period=3' in repr(cache)
+
+
+def test_node_state_cache_trains_one_layer_at_a_time():
+    from pyg_kgc.nn.models import NodeStateCache
+    edge_index, edge_type = graph(4)
+    model = ReFactorGNN(3, 8, num_layers=2, lr=2.0).double().eval()
+    cache = NodeStateCache(period=None)
+    cache.step(model, None, edge_index, edge_type, 10)
+    previous = cache.states.clone()
+    h = cache.step(model, None, edge_index, edge_type, 10)
+    h.pow(2).sum().backward()
+    grad = model.decoder.relation_emb.grad.clone()
+    # The same gradient as one layer on the (constant) cached states.
+    model.zero_grad()
+    model.layer(previous, edge_index, edge_type)[0].pow(2).sum().backward()
+    assert torch.allclose(grad, model.decoder.relation_emb.grad)
+    assert not previous.requires_grad
+
+
+def test_node_state_cache_transductive_mode():
+    from pyg_kgc.nn.models import NodeStateCache
+    from pyg_kgc.training import cross_entropy_loss
+    edge_index, edge_type = graph(5, n=10, r=3, e=40)
+    torch.manual_seed(0)
+    model = ReFactorGNN(3, 16, num_layers=1, lr=0.3, optimizer='adagrad')
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    cache = NodeStateCache()  # L = infinity: never cleared
+    losses = []
+    for _ in range(100):
+        h = cache.step(model, None, edge_index, edge_type, 10)
+        scores = model.decoder.score_tails(h[edge_index[0]], edge_type, h)
+        loss = cross_entropy_loss(scores, edge_index[1])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    # States and relations learn the graph together (many subject-relation
+    # pairs of this random graph have several objects: hits@1 cannot be 1).
+    assert losses[-1] < 0.4 * losses[0]
+    scorer = cache.scorer(model)
+    assert torch.equal(scorer.entity, cache.states)
+    ranks = (scorer.score_tails(edge_index[0], edge_type)
+             > scorer.score_triples(edge_index[0], edge_type,
+                                    edge_index[1]).view(-1, 1)).sum(1)
+    assert (ranks == 0).float().mean() > 0.3  # chance: 0.1
+
+
+def test_node_state_cache_errors():
+    from pyg_kgc.nn.models import NodeStateCache
+    with pytest.raises(ValueError, match='period must be positive'):
+        NodeStateCache(period=0)
+    with pytest.raises(ValueError, match='cache is empty'):
+        NodeStateCache().scorer(ReFactorGNN(3, 4, 1, 1.0))
+    edge_index, edge_type = graph(6)
+    model = ReFactorGNN(3, 4, 1, 1.0)
+    cache = NodeStateCache()
+    cache.step(model, None, edge_index, edge_type, 10)
+    with pytest.raises(ValueError, match='states of 10 nodes, not 12'):
+        cache.step(model, None, edge_index, edge_type, 12)
