@@ -68,10 +68,11 @@ def main():
     parser.add_argument(
         '--step', type=float, default=None,
         help='learning rate of the induced steps (default: '
-        '0.1 transductive AdaGrad, 50 inductive SGD)')
+        '0.03 transductive AdaGrad, 50 inductive SGD)')
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
-    parser.add_argument('--n3', type=float, default=0.0)
+    parser.add_argument('--n3', type=float, default=None,
+                        help='default: 1.0 transductive, 0 inductive')
     parser.add_argument('--reciprocal', type=int, choices=[0, 1], default=None,
                         help='default: 1 transductive, 0 inductive')
     parser.add_argument('--layer-batch-size', type=int, default=None,
@@ -79,7 +80,7 @@ def main():
     parser.add_argument('--lr', type=float, default=0.01,
                         help='Adam learning rate of the relations')
     parser.add_argument('--epochs', type=int, default=None,
-                        help='default: 100 transductive, 200 inductive')
+                        help='default: 200')
     parser.add_argument('--batch-size', type=int, default=1024)
     parser.add_argument('--eval-every', type=int, default=5)
     parser.add_argument('--patience', type=int, default=5)
@@ -94,8 +95,9 @@ def main():
     inductive = isinstance(dataset, GraILInductive)
     train, valid, test = dataset['train'], dataset['valid'], dataset['test']
     optimizer_name = args.optimizer or ('sgd' if inductive else 'adagrad')
-    step = args.step or (50.0 if inductive else 0.1)
-    epochs = args.epochs or (200 if inductive else 100)
+    step = args.step or (50.0 if inductive else 0.03)
+    n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
+    epochs = args.epochs or 200
     reciprocal = bool(
         args.reciprocal if args.reciprocal is not None else not inductive)
     num_relations = train.num_relations
@@ -106,7 +108,7 @@ def main():
     model = ReFactorGNN((1 + reciprocal) * num_relations, args.channels,
                         args.layers if inductive else 1, step,
                         use_global=not args.no_global,
-                        optimizer=optimizer_name, seed=args.seed, n3=args.n3,
+                        optimizer=optimizer_name, seed=args.seed, n3=n3,
                         batch_size=args.layer_batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     cache = NodeStateCache(period=None)  # transductive: L = infinity
@@ -178,6 +180,7 @@ def main():
             'reciprocal': reciprocal,
             'optimizer': optimizer_name,
             'step': step,
+            'n3': n3,
             'best_epoch': history.best_epoch,
             'valid_mrr': round(history.best_metric, 4),
             'test_mrr': round(full['mrr'], 4),
