@@ -1,19 +1,36 @@
 r"""Invertible neural networks as relation functions (INNDecoder) against
 RotatE and ComplEx on a transductive benchmark, with the same budget.
 
-All three models are shallow embeddings trained with reciprocal relations:
+All models are shallow embeddings trained with reciprocal relations:
 every training triple is also given as (t, r + R, h) and only tail queries
 are scored. For RotatE and ComplEx the R inverse relations are new
 parameters; for the INN decoder they are the inverse direction of the same
 flow (no new parameters). Each model gets the same epochs, entity width,
-batch size and loss: the cross-entropy of every query against all entities
-(``--negatives 0``, the default) or against ``--negatives`` sampled
-entities. Evaluation: filtered ranking against all entities, both sides,
-realistic ties, on the test split after the last epoch. Prints one JSON
-line at the end.
+batch size, learning rate, gradient clipping (``--clip``) and loss: the
+cross-entropy of every query against all entities (``--negatives 0``, the
+default) or against ``--negatives`` sampled entities. Evaluation: filtered
+ranking against all entities, both sides, realistic ties, on the test split
+after the last epoch, overall and per relation category (1-1, 1-N, N-1,
+N-N: average tails per head and heads per tail in the training triples
+below or above 1.5, Bordes et al., 2013), separately for the relations
+flagged symmetric (see ``INN-mixed``) and the others, and how often a
+query's own entity is ranked first. Prints a JSON line per model and one
+with everything at the end; ``--time-batches k`` only times the first k
+training batches of each model. Results and commands: ``docs/inn.md``.
+
+Models: ``RotatE``, ``ComplEx``, ``INN`` (the decoder the ``--mode``,
+``--coupling``, ... options describe) and INN variants that change one
+option of it: ``INN-NICE`` (additive coupling), ``INN-hyper`` (hypernetwork
+conditioner), ``INN-LU`` (relation-specific LU layers), ``INN-symmetric``,
+``INN-density`` (stochastic, exact log-density), ``INN-best-of-k``, and
+``INN-mixed``: the symmetric mode for the relations whose training triples
+are at least ``--symmetric-threshold`` symmetric (the fraction of (h, t)
+whose (t, h) is a training triple too), the directional mode for the others,
+with one shared flow.
 
     PYG_KGC_DATA_URL=file://$PWD/../shared/datasets \
-        python examples/inn_relations.py --dataset UMLS --mode directional
+        python examples/inn_relations.py --dataset UMLS --models INN \
+        INN-NICE INN-density RotatE ComplEx INN-mixed INN-symmetric
 """
 import argparse
 import json
@@ -27,24 +44,132 @@ from pyg_kgc.nn.kge import ComplEx, INNDecoder, RotatE
 from pyg_kgc.nn.models import ShallowKGE
 from pyg_kgc.training import cross_entropy_loss, seed_everything
 
-# Shared budget (set here, not tuned).
-DEFAULTS = dict(epochs=100, dim=64, batch_size=256, lr=3e-3, negatives=0,
-                weight_decay=0.0)
+# Shared budget: the one of docs/inn.md (batch size, learning rate and
+# clipping chosen there on UMLS, then kept for every model and dataset).
+DEFAULTS = dict(epochs=100, dim=64, batch_size=1024, lr=1e-2, negatives=0,
+                weight_decay=0.0, clip=1.0)
 # INN decoder architecture (set here, not tuned).
 INN_DEFAULTS = dict(mode='directional', stochastic_score='density', p=2,
                     num_layers=4, coupling='affine', conditioner='mlp',
-                    hidden=64, split='alternate', linear='none', num_samples=8)
+                    hidden=64, split='alternate', linear='none', num_samples=8,
+                    symmetric_threshold=0.5)
+# Named INN variants: what they change in the INN options.
+INN_VARIANTS = {
+    'INN': {},
+    'INN-NICE': dict(coupling='additive'),
+    'INN-hyper': dict(conditioner='hyper'),
+    'INN-LU': dict(linear='relation'),
+    'INN-symmetric': dict(mode='symmetric'),
+    'INN-mixed': dict(mode='mixed'),
+    'INN-density': dict(mode='stochastic', stochastic_score='density'),
+    'INN-best-of-k': dict(mode='stochastic', stochastic_score='best_of_k'),
+}
+CATEGORIES = ('1-1', '1-N', 'N-1', 'N-N')
 
 
-def build(name, args, num_nodes, num_relations):
+class MixedINNDecoder(INNDecoder):
+    r"""An :class:`INNDecoder` whose relations flagged in :obj:`symmetric`
+    are scored in the symmetric mode and all others in the directional
+    mode, with one flow and one context per relation. The flag travels in
+    the direction of the relation representation (:math:`\pm 2` instead of
+    :math:`\pm 1`)."""
+    def __init__(self, dim, symmetric, **kwargs):
+        super().__init__(dim, symmetric.numel(), mode='directional',
+                         inverse_relations=True, **kwargs)
+        self.register_buffer('symmetric', symmetric.clone())
+
+    def relation(self, relation):
+        x = super().relation(relation)
+        if relation.is_floating_point():
+            return x
+        flag = self.symmetric[torch.remainder(relation,
+                                              self.num_base_relations)]
+        return torch.cat([x[..., :-1], x[..., -1:] * (1 + flag[..., None])],
+                         dim=-1)
+
+    def _modes(self, fn, relation, per_row):
+        # fn(relation) in the directional mode, and where any relation is
+        # flagged, again in the symmetric mode for those (per_row: one
+        # relation per row of the output instead of broadcasting).
+        flag = relation[..., -1].abs() > 1.5
+        relation = torch.cat([relation[..., :-1], relation[..., -1:].sign()],
+                             dim=-1)
+        if not bool(flag.any()):
+            return fn(relation)
+        self.mode = 'symmetric'
+        try:
+            if not per_row:
+                symmetric = fn(relation)
+            elif bool(flag.all()):
+                return fn(relation)
+            else:
+                rows = flag.nonzero().view(-1)
+                symmetric = fn(relation[rows], rows)
+        finally:
+            self.mode = 'directional'
+        if not per_row:
+            return torch.where(flag, symmetric, fn(relation))
+        rows = (~flag).nonzero().view(-1)
+        out = symmetric.new_empty(flag.numel(), *symmetric.shape[1:])
+        out[flag] = symmetric
+        out[~flag] = fn(relation[rows], rows)
+        return out
+
+    def interaction(self, head, relation, tail):
+        parent = super().interaction
+        return self._modes(lambda r: parent(head, r, tail), relation, False)
+
+    def all_tails(self, head, relation, candidates, out=None):
+        parent = super().all_tails
+        return self._modes(
+            lambda r, i=slice(None): parent(head[i], r, candidates), relation,
+            True)
+
+    def all_heads(self, candidates, relation, tail, out=None):
+        parent = super().all_heads
+        return self._modes(
+            lambda r, i=slice(None): parent(candidates, r, tail[i]), relation,
+            True)
+
+    def corruptions(self, head, relation, tail, candidates, corrupt_head):
+        parent = super().corruptions
+        return self._modes(
+            lambda r, i=slice(None): parent(head[i], r, tail[i], candidates[i],
+                                            corrupt_head[i]), relation, True)
+
+
+def relation_statistics(head, relation, tail, num_relations):
+    r"""Per relation: the Bordes et al. (2013) category and the fraction of
+    its (h, t) pairs whose reverse (t, h) is a pair of it too."""
+    categories, symmetry = [], []
+    for r in range(num_relations):
+        mask = relation == r
+        h, t = head[mask], tail[mask]
+        pairs = set(zip(h.tolist(), t.tolist()))
+        if not pairs:
+            categories.append('1-1')
+            symmetry.append(0.0)
+            continue
+        tails_per_head = len(pairs) / len(set(h.tolist()))
+        heads_per_tail = len(pairs) / len(set(t.tolist()))
+        categories.append(('1' if heads_per_tail < 1.5 else 'N') + '-' +
+                          ('1' if tails_per_head < 1.5 else 'N'))
+        symmetry.append(sum((b, a) in pairs for a, b in pairs) / len(pairs))
+    return categories, torch.tensor(symmetry)
+
+
+def build(name, args, num_nodes, num_relations, symmetric=None):
     dim = args.dim
-    if name == 'INN':
-        decoder = INNDecoder(
-            dim, num_relations, inverse_relations=True, mode=args.mode,
-            stochastic_score=args.stochastic_score, p=args.p,
-            num_layers=args.num_layers, coupling=args.coupling,
-            conditioner=args.conditioner, hidden=args.hidden, split=args.split,
-            linear=args.linear, num_samples=args.num_samples)
+    if name in INN_VARIANTS:
+        options = {key: getattr(args, key) for key in INN_DEFAULTS}
+        options.update(INN_VARIANTS[name])
+        mode = options.pop('mode')
+        options.pop('symmetric_threshold')
+        if mode == 'mixed':
+            decoder = MixedINNDecoder(dim, symmetric, **options)
+        else:
+            decoder = INNDecoder(dim, num_relations, inverse_relations=True,
+                                 mode=mode, **options)
     elif name == 'RotatE':  # dim real numbers = dim / 2 complex ones
         decoder = RotatE(dim // 2, 2 * num_relations)
     elif name == 'ComplEx':
@@ -57,10 +182,10 @@ def build(name, args, num_nodes, num_relations):
     return model
 
 
-def run(name, args, train, test, num_relations):
+def run(name, args, train, test, num_relations, categories, symmetric):
     seed_everything(args.seed)
     start = time.perf_counter()
-    model = build(name, args, train.num_nodes, num_relations)
+    model = build(name, args, train.num_nodes, num_relations, symmetric)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=args.weight_decay)
     head, tail = train.target_edge_index
@@ -70,38 +195,102 @@ def run(name, args, train, test, num_relations):
         torch.cat([relation, relation + num_relations]),
         torch.cat([tail, head])
     ])
+
+    def step(h, r, t):
+        if args.negatives > 0:  # the positive is column 0
+            negatives = torch.randint(train.num_nodes,
+                                      (h.numel(), args.negatives))
+            scores = torch.cat([
+                model(h, r, t).view(-1, 1),
+                model(h.view(-1, 1), r.view(-1, 1), negatives)
+            ], dim=1)
+            loss = cross_entropy_loss(scores, torch.zeros_like(h))
+        else:
+            loss = cross_entropy_loss(model.score_tails(h, r), t)
+        optimizer.zero_grad()
+        loss.backward()
+        if args.clip > 0:  # the gradient norm of all parameters
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        return loss.item() * h.numel()
+
+    if args.time_batches > 0:  # time the first batches of an epoch only
+        model.train()
+        batches = triples[:, torch.randperm(triples.size(1))].split(
+            args.batch_size, dim=1)
+        timed = min(args.time_batches, len(batches))
+        tick = time.perf_counter()
+        for h, r, t in batches[:timed]:
+            step(h, r, t)
+        seconds = (time.perf_counter() - tick) / timed
+        return {
+            'timed_batches': timed,
+            'batches_per_epoch': len(batches),
+            'batch_seconds': round(seconds, 3),
+            'estimated_epoch_seconds': round(seconds * len(batches), 1),
+            'parameters': sum(p.numel() for p in model.parameters()),
+        }
     losses = []
     for _ in range(args.epochs):
         model.train()
-        total = 0.0
-        for h, r, t in triples[:, torch.randperm(triples.size(1))].split(
-                args.batch_size, dim=1):
-            if args.negatives > 0:  # the positive is column 0
-                negatives = torch.randint(train.num_nodes,
-                                          (h.numel(), args.negatives))
-                scores = torch.cat([
-                    model(h, r, t).view(-1, 1),
-                    model(h.view(-1, 1), r.view(-1, 1), negatives)
-                ], dim=1)
-                loss = cross_entropy_loss(scores, torch.zeros_like(h))
-            else:
-                loss = cross_entropy_loss(model.score_tails(h, r), t)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * h.numel()
+        total = sum(
+            step(h, r, t)
+            for h, r, t in triples[:, torch.randperm(triples.size(1))].split(
+                args.batch_size, dim=1))
         losses.append(total / triples.size(1))
+    train_seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
-        metrics = RankingEvaluator.from_data(test).evaluate(
+        result = RankingEvaluator.from_data(test).evaluate(
             ReciprocalScorer(model, num_relations), test.target_edge_index,
-            test.target_edge_type).metrics()['both']
+            test.target_edge_type)
+        # How often the anchor of a query outscores every other candidate
+        # (a self-loop ranked first; the symmetric score favours it).
+        anchor = torch.cat(list(test.target_edge_index))
+        query = torch.cat(
+            [test.target_edge_type, test.target_edge_type + num_relations])
+        self_first = float(
+            (model.score_tails(anchor,
+                               query).argmax(1) == anchor).double().mean())
+    metrics = result.metrics()['both']
+    # MRR per relation category: head queries, tail queries, both.
+    category = [categories[r] for r in test.target_edge_type.tolist()]
+    per_category = {}
+    for cat in CATEGORIES:
+        mask = torch.tensor([c == cat for c in category], dtype=torch.bool)
+        if not bool(mask.any()):
+            continue
+        head, tail = (1 / result.ranks(side)[mask]
+                      for side in ('head', 'tail'))
+        per_category[cat] = {
+            'triples': int(mask.sum()),
+            'mrr': round(float(torch.cat([head, tail]).mean()), 4),
+            'mrr_head': round(float(head.mean()), 4),
+            'mrr_tail': round(float(tail.mean()), 4),
+        }
+    # MRR on the test triples of the relations that are symmetric in the
+    # training data (the INN-mixed flag) and on the others.
+    flagged = symmetric[test.target_edge_type]
+    ranks = torch.stack([result.ranks(side) for side in ('head', 'tail')])
+    by_symmetry = {
+        key: round(float((1 / ranks[:, mask]).mean()), 4)
+        for key, mask in (('symmetric', flagged), ('other', ~flagged))
+        if bool(mask.any())
+    }
+    # The mean training loss of every tenth of the epochs.
+    curve = torch.tensor(losses, dtype=torch.float64).tensor_split(
+        min(10, len(losses)))
     return {
         'test_mrr': round(metrics['mrr'], 4),
         'test_hits@1': round(metrics['hits@1'], 4),
         'test_hits@10': round(metrics['hits@10'], 4),
+        'self_ranked_first': round(self_first, 4),
+        'categories': per_category,
+        'mrr_by_symmetry': by_symmetry,
         'final_loss': round(losses[-1], 4),
+        'loss_curve': [round(float(part.mean()), 3) for part in curve],
         'parameters': sum(p.numel() for p in model.parameters()),
+        'epoch_seconds': round(train_seconds / max(1, args.epochs), 2),
         'seconds': round(time.perf_counter() - start, 1),
     }
 
@@ -114,6 +303,10 @@ def main():
     parser.add_argument('--models', nargs='+',
                         default=['INN', 'RotatE', 'ComplEx'])
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--time-batches', type=int, default=0,
+        help='only time this many training batches of each model and '
+        'extrapolate the epoch time (no evaluation)')
     for key, value in {**DEFAULTS, **INN_DEFAULTS}.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value),
                             default=value)
@@ -123,9 +316,18 @@ def main():
     dataset = get_dataset(args.root, args.dataset)
     train, test = dataset['train'], dataset['test']
     num_relations = train.num_relations
-    results = {
-        name: run(name, args, train, test, num_relations)
-        for name in args.models
+    head, tail = train.target_edge_index
+    categories, symmetry = relation_statistics(head, train.target_edge_type,
+                                               tail, num_relations)
+    symmetric = symmetry >= args.symmetric_threshold
+    results = {}
+    for name in args.models:
+        results[name] = run(name, args, train, test, num_relations, categories,
+                            symmetric)
+        print(json.dumps({name: results[name]}), flush=True)
+    relations = {
+        cat: categories.count(cat)
+        for cat in CATEGORIES if cat in categories
     }
     print(
         json.dumps({
@@ -140,6 +342,8 @@ def main():
                 for key in INN_DEFAULTS
             },
             'seed': args.seed,
+            'relations': relations,
+            'symmetric_relations': int(symmetric.sum()),
             'results': results,
             'seconds': round(time.perf_counter() - start, 1),
         }))

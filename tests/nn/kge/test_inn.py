@@ -77,8 +77,10 @@ def reference(decoder, h, c, t):
     if decoder.mode == 'directional':
         return -norm(f(h, c)[0] - t, decoder.p)
     if decoder.mode == 'symmetric':
-        return -(norm(f(h, c)[0] - t, decoder.p) +
-                 norm(f(t, c)[0] - h, decoder.p)) / 2
+        g = f.inverse
+        return -(norm(f(h, c)[0] - t, decoder.p) + norm(
+            g(t, c)[0] - h, decoder.p) + norm(f(t, c)[0] - h, decoder.p) +
+                 norm(g(h, c)[0] - t, decoder.p)) / 4
     sigma = (decoder.min_sigma +
              math.log1p(math.exp(decoder.sigma_lin(c).item())))
     if decoder.stochastic_score == 'density':
@@ -197,6 +199,28 @@ def test_symmetric_mode_is_exactly_symmetric(seed, name):
         tails = decoder.score_tails(h, context, entity)
         heads = decoder.score_heads(entity, context, h)
     assert torch.allclose(tails, heads, rtol=0, atol=1e-12)
+
+
+def test_symmetric_mode_uses_the_inverse():
+    # At t = f(h) the forward half vanishes, and what is left is the fit of
+    # (t, r, h): f(t) ~ h and f^{-1}(h) ~ t; 0 only for a 2-cycle of f.
+    decoder = make('symmetric-L2')
+    h = rand(5, D, seed=17)
+    context = rand(5, C, seed=18)
+    with torch.no_grad():
+        t = decoder.flow(h, context)[0]
+        scores = decoder(h, context, t)
+        backward = (decoder.flow(t, context)[0] - h).norm(
+            dim=-1) + (decoder.flow.inverse(h, context)[0] - t).norm(dim=-1)
+    assert torch.allclose(scores, -backward / 4, rtol=1e-9, atol=1e-9)
+    assert (scores < -1e-3).all()
+    # an identity flow (as initialised) makes every (h, r, h) a 2-cycle
+    fresh = INNDecoder(D, R, context_dim=C).double()
+    with torch.no_grad():
+        loops = fresh(h, torch.tensor([0, 1, 2, 0, 1]), h)
+    assert torch.allclose(loops, torch.zeros(5, dtype=torch.float64),
+                          atol=1e-12)
+    assert (fresh(h, torch.tensor([0, 1, 2, 0, 1]), t) < 0).all()
 
 
 def test_directional_mode_is_not_symmetric():
