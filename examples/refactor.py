@@ -68,7 +68,7 @@ def main():
     parser.add_argument(
         '--step', type=float, default=None,
         help='learning rate of the induced steps (default: '
-        '0.03 transductive AdaGrad, 50 inductive SGD)')
+        '0.1 transductive AdaGrad, 50 inductive SGD)')
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
     parser.add_argument('--n3', type=float, default=None,
@@ -95,7 +95,7 @@ def main():
     inductive = isinstance(dataset, GraILInductive)
     train, valid, test = dataset['train'], dataset['valid'], dataset['test']
     optimizer_name = args.optimizer or ('sgd' if inductive else 'adagrad')
-    step = args.step or (50.0 if inductive else 0.03)
+    step = args.step or (50.0 if inductive else 0.1)
     n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
     epochs = args.epochs or 200
     reciprocal = bool(
