@@ -26,10 +26,9 @@ Prints one JSON line.
 """
 import argparse
 import json
-import resource
-import subprocess
 import sys
-import time
+
+from isolated import best_time, limit_memory, run_isolated
 
 METHODS = ('layer_full', 'autograd_full', 'autograd_full_unchunked',
            'layer_minibatch', 'autograd_minibatch')
@@ -68,8 +67,7 @@ def worker(args) -> dict:
     from pyg_kgc.datasets import TransductiveKG
     from pyg_kgc.nn.conv import ReFactorConv
 
-    limit = int(args.memory_gib * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit_memory(args.memory_gib)
     data = TransductiveKG(args.root, 'FB15k-237')['train']
     gen = torch.Generator().manual_seed(0)
     n, d = data.num_nodes, args.channels
@@ -95,25 +93,12 @@ def worker(args) -> dict:
         lambda: autograd_minibatch(x, edge_index, edge_type, relation, lr, args
                                    .batch_size, args.chunk_size),
     }
-    fn = runs[args.method]
-    try:
-        with torch.no_grad() if args.method.startswith('layer') else \
-                torch.enable_grad():
-            out = fn()  # warm-up, and the states to compare
-            best = float('inf')
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                fn()
-                best = min(best, time.perf_counter() - start)
-        result = {'seconds': round(best, 3)}
-        if args.save:
-            torch.save(out, args.save)
-    except (MemoryError, RuntimeError) as e:
-        if 'memory' not in str(e).lower() and not isinstance(e, MemoryError):
-            raise
-        result = {'seconds': None, 'error': 'out of memory'}
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result['peak_gib'] = round(peak_kib / 2**20, 2)
+    # The layers run without gradient tracking, autograd needs it.
+    with torch.no_grad() if args.method.startswith('layer') else \
+            torch.enable_grad():
+        result, out = best_time(runs[args.method], args.repeats)
+    if args.save and out is not None:  # the warm-up's states, to compare
+        torch.save(out, args.save)
     return result
 
 
@@ -161,19 +146,7 @@ def main():
             for k in ('root', 'channels', 'lr', 'chunk_size', 'batch_size',
                       'repeats', 'memory_gib')
         ]
-        run = subprocess.run(command, capture_output=True, text=True)
-        lines = run.stdout.strip().splitlines()
-        if run.returncode == 0 and lines:
-            result = json.loads(lines[-1])
-        else:
-            result = {
-                'seconds':
-                None,
-                'error':
-                'out of memory' if 'memory' in run.stderr.lower() else
-                f'exit {run.returncode}: {run.stderr[-300:]}'
-            }
-        out['results'][method] = result
+        out['results'][method] = run_isolated(command)
 
     def states(method):
         path = os.path.join(tmp, f'{method}.pt')

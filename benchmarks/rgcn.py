@@ -14,10 +14,9 @@ size. Prints one JSON line.
 """
 import argparse
 import json
-import resource
-import subprocess
 import sys
-import time
+
+from isolated import best_time, limit_memory, run_isolated
 
 LIBRARIES = ('pyg_kgc', 'pyg_RGCNConv', 'pyg_FastRGCNConv')
 CONFIGS = [(100, 'bases', 30), (100, 'blocks', 4), (200, 'bases', 30),
@@ -33,15 +32,17 @@ def worker(args) -> dict:
     from pyg_kgc.nn.conv import RGCNConv
     from pyg_kgc.transforms import AddInverseRelations
 
-    limit = int(args.memory_gib * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit_memory(args.memory_gib)
     data = AddInverseRelations()(TransductiveKG(args.root,
                                                 'FB15k-237')['train'])
     num_nodes, num_relations = data.num_nodes, data.num_relations
     edge_index, edge_type = data.edge_index, data.edge_type
     d = args.hidden
-    kwargs = ({'num_bases': args.size} if args.decomposition == 'bases' else
-              {'num_blocks': args.size})
+    kwargs = ({
+        'num_bases': args.size
+    } if args.decomposition == 'bases' else {
+        'num_blocks': args.size
+    })
     cls = {
         'pyg_kgc': RGCNConv,
         'pyg_RGCNConv': PyGRGCNConv,
@@ -58,20 +59,7 @@ def worker(args) -> dict:
         loss.backward()
         return loss.item()
 
-    try:
-        step()  # warm-up
-        best = float('inf')
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            step()
-            best = min(best, time.perf_counter() - start)
-        result = {'seconds': round(best, 3)}
-    except (MemoryError, RuntimeError) as e:
-        if 'memory' not in str(e).lower() and not isinstance(e, MemoryError):
-            raise
-        result = {'seconds': None, 'error': 'out of memory'}
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result['peak_gib'] = round(peak_kib / 2**20, 2)
+    result, _ = best_time(step, args.repeats)
     result.update(edges=int(edge_type.numel()), relations=num_relations,
                   nodes=num_nodes)
     return result
@@ -115,15 +103,7 @@ def main():
                 str(hidden), '--decomposition', decomposition, '--size',
                 str(size)
             ]
-            run = subprocess.run(command, capture_output=True, text=True)
-            lines = run.stdout.strip().splitlines()
-            if run.returncode == 0 and lines:
-                result = json.loads(lines[-1])
-            else:  # killed, or an allocation failed outside Python
-                result = {'seconds': None, 'error': 'out of memory' if
-                          'memory' in run.stderr.lower() else
-                          f'exit {run.returncode}: {run.stderr[-300:]}'}
-            out['results'][key][library] = result
+            out['results'][key][library] = run_isolated(command)
         ours = out['results'][key]['pyg_kgc'].get('seconds')
         for library in args.libraries[1:]:
             theirs = out['results'][key][library].get('seconds')
