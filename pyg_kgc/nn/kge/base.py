@@ -27,8 +27,8 @@ def matmul_scores(candidates: Tensor, queries: Tensor,
     return (candidates @ queries.t()).t()
 
 
-def dot_corruptions(tail_query: Tensor, head_query: Tensor,
-                    candidates: Tensor, corrupt_head: Tensor) -> Tensor:
+def dot_corruptions(tail_query: Tensor, head_query: Tensor, candidates: Tensor,
+                    corrupt_head: Tensor) -> Tensor:
     r"""Scores :math:`\langle \mathbf{q}, \mathbf{c}_{ij} \rangle` of
     per-row candidates :math:`[B, k, d]` against the tail query (where
     :obj:`corrupt_head` is false) or the head query :math:`[B, d]` of their
@@ -49,6 +49,16 @@ def select_queries(tail_query: Tensor, head_query: Tensor,
     index = 2 * torch.arange(num_rows, device=corrupt_head.device).view(
         -1, 1) + corrupt_head.long()
     return both.index_select(0, index.view(-1)).view(num_rows, k, -1)
+
+
+def check_relation_ids(relation: Tensor, num_relations: int) -> None:
+    r"""Raises an :class:`IndexError` unless every relation id lies in
+    :math:`[0, \text{num_relations})`."""
+    if relation.numel() > 0 and (int(relation.min()) < 0
+                                 or int(relation.max()) >= num_relations):
+        raise IndexError(f"Relation ids must lie in [0, {num_relations}), "
+                         f"got [{int(relation.min())}, "
+                         f"{int(relation.max())}]")
 
 
 class KGEDecoder(torch.nn.Module):
@@ -110,11 +120,7 @@ class KGEDecoder(torch.nn.Module):
             raise ValueError(
                 f"{self.__class__.__name__} owns no relation embeddings "
                 f"(num_relations=None): pass relation representations")
-        if relation.numel() > 0 and (int(relation.min()) < 0 or int(
-                relation.max()) >= self.relation_emb.size(0)):
-            raise IndexError(
-                f"Relation ids must lie in [0, {self.relation_emb.size(0)}), "
-                f"got [{int(relation.min())}, {int(relation.max())}]")
+        check_relation_ids(relation, self.relation_emb.size(0))
         return self.relation_emb.index_select(0, relation.reshape(-1)).view(
             *relation.shape, self.relation_dim)
 
@@ -232,9 +238,8 @@ class KGEDecoder(torch.nn.Module):
         if num_queries == 0:
             return candidates.new_empty(0, candidates.size(0))
         rows = max(1, self.max_elements // max(1, candidates.numel()))
-        return torch.cat([
-            score(slice(i, i + rows)) for i in range(0, num_queries, rows)
-        ])
+        return torch.cat(
+            [score(slice(i, i + rows)) for i in range(0, num_queries, rows)])
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
@@ -321,8 +326,10 @@ class EmbeddingScorer(KGScorer):
                              "decoder that owns relation embeddings given")
 
     def _relation(self, relation: Tensor) -> Tensor:
-        return (relation if self.relation is None else
-                self.relation.index_select(0, relation))
+        if self.relation is None:  # ids: the decoder checks them
+            return relation
+        check_relation_ids(relation, self.num_relations)
+        return self.relation.index_select(0, relation)
 
     def _entity(self, index: Tensor) -> Tensor:
         # index_select, not advanced indexing: its backward sums repeated

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Linear, Parameter
 
 from pyg_kgc.nn.flows import RelationFlow
-from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder, check_relation_ids
 
 Features = Tuple[Tensor, ...]
 
@@ -270,11 +270,7 @@ class INNDecoder(KGEDecoder):
             raise ValueError(
                 f"{self.__class__.__name__} owns no relation embeddings "
                 f"(num_relations=None): pass relation representations")
-        if relation.numel() > 0 and (int(relation.min()) < 0 or int(
-                relation.max()) >= self.num_relations):
-            raise IndexError(
-                f"Relation ids must lie in [0, {self.num_relations}), "
-                f"got [{int(relation.min())}, {int(relation.max())}]")
+        check_relation_ids(relation, self.num_relations)
         num = self.num_base_relations
         base = torch.remainder(relation, num).reshape(-1)
         context = self.relation_emb.index_select(0, base).view(

@@ -44,12 +44,7 @@ class _InGramScorer(EmbeddingScorer):
         self.has_facts = has_facts
 
     def _relation(self, relation: Tensor) -> Tensor:
-        if relation.numel() > 0 and (int(relation.min()) < 0 or int(
-                relation.max()) >= self.num_relations):
-            raise IndexError(f"Relation ids must lie in [0, "
-                             f"{self.num_relations}), got "
-                             f"[{int(relation.min())}, "
-                             f"{int(relation.max())}]")
+        out = super()._relation(relation)  # checks the range
         if self.has_facts is not None:
             bad = ~self.has_facts.to(relation.device)[relation]
             if bool(bad.any()):
@@ -57,7 +52,7 @@ class _InGramScorer(EmbeddingScorer):
                     f"InGram: relation {int(relation[bad][0])} has no "
                     f"triples in the message graph, so it has no "
                     f"representation to score with")
-        return super()._relation(relation)
+        return out
 
 
 class InGram(torch.nn.Module):

@@ -291,8 +291,9 @@ def test_one_to_many():
 @given(st.integers(0, 100_000))
 def test_complex_with_real_parts_is_distmult(seed):
     h, r, t = rand(3, K, seed=seed)
-    real = [from_complex(torch.complex(x, torch.zeros_like(x)))
-            for x in (h, r, t)]
+    real = [
+        from_complex(torch.complex(x, torch.zeros_like(x))) for x in (h, r, t)
+    ]
     assert torch.allclose(ComplEx(2 * K)(*real), DistMult(K)(h, r, t))
 
 
@@ -345,9 +346,9 @@ def test_rotate_gradient_at_a_perfect_triple_is_finite():
     RotatE(K)(h, theta, t).backward()
     assert torch.isfinite(h.grad).all()
     h.grad = None
-    n3_regularizer(ComplEx(D).factors(h, torch.zeros(D,
-                                                     dtype=torch.float64),
-                                      t)).backward()
+    n3_regularizer(
+        ComplEx(D).factors(h, torch.zeros(D, dtype=torch.float64),
+                           t)).backward()
     assert torch.isfinite(h.grad).all()
 
 
@@ -377,3 +378,13 @@ def test_corruptions_equal_corrupted_triples(name):
 
     for fast, slow in zip(grads(True), grads(False)):
         assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-9)
+
+
+def test_embedding_scorer_checks_supplied_relation_ids():
+    scorer = EmbeddingScorer(DistMult(4), torch.randn(5, 4), torch.randn(3, 4))
+    one = torch.tensor([0])
+    assert scorer.score_tails(one, torch.tensor([2])).shape == (1, 5)
+    for bad in (3, -1):
+        with pytest.raises(IndexError,
+                           match=r'Relation ids must lie in \[0, 3\)'):
+            scorer.score_tails(one, torch.tensor([bad]))
