@@ -1,7 +1,7 @@
 r"""The relation-level and entity-level attention layers of InGram (Lee et
 al., ICML 2023)."""
 import math
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,22 @@ def _reset_linear(lin: Linear) -> None:
     _glorot_normal_(lin.weight, lin.in_features, lin.out_features)
     if lin.bias is not None:
         torch.nn.init.zeros_(lin.bias)
+
+
+def _block_projections(lin: Linear, *inputs: Tensor) -> List[Tensor]:
+    r"""The terms of :obj:`lin` applied to the concatenation of
+    :obj:`inputs`, :math:`\mathbf{W} [\mathbf{x}_1 \Vert \cdots \Vert
+    \mathbf{x}_k] + \mathbf{b} = \sum_i \mathbf{W}_i \mathbf{x}_i +
+    \mathbf{b}`, one per input (the bias added to the first), so that each
+    can be computed on its own rows (per entity or per relation) and summed
+    per edge."""
+    out, start = [], 0
+    for x in inputs:
+        out.append(x @ lin.weight[:, start:start + x.size(-1)].t())
+        start += x.size(-1)
+    if lin.bias is not None:
+        out[0] = out[0] + lin.bias
+    return out
 
 
 def _check_features(x: Tensor, channels: int, name: str, layer: str) -> None:
@@ -52,7 +68,11 @@ class _AttentionConv(MessagePassing):
                           bias=bias) if residual else None
         self._alpha: Optional[Tensor] = None
 
-    def _reset_attention(self) -> None:
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        super().reset_parameters()
+        _reset_linear(self.lin_att)
+        _reset_linear(self.lin_msg)
         # fan_in / fan_out of a [1, K, C] tensor under torch's convention.
         _glorot_normal_(self.att, self.heads * self.head_channels,
                         self.head_channels)
@@ -64,6 +84,13 @@ class _AttentionConv(MessagePassing):
 
     def _logits(self, pre: Tensor) -> Tensor:
         return (F.leaky_relu(self._heads(pre), 0.2) * self.att).sum(-1)
+
+    def _attend(self, logit: Tensor, value: Tensor, index: Tensor,
+                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
+        # Softmax over each target's edges; kept for the attention weights.
+        alpha = softmax(logit, index, ptr, size_i)
+        self._alpha = alpha
+        return alpha.unsqueeze(-1) * self._heads(value)
 
     def _finish(
         self, out: Tensor, x_res: Tensor, edge_index: Tensor,
@@ -139,10 +166,7 @@ class InGramRelationConv(_AttentionConv):
     def reset_parameters(self) -> None:
         r"""Resets all learnable parameters of the module."""
         super().reset_parameters()
-        _reset_linear(self.lin_att)
-        _reset_linear(self.lin_msg)
         torch.nn.init.zeros_(self.bin_bias)
-        self._reset_attention()
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_bin: Tensor,
@@ -164,13 +188,9 @@ class InGramRelationConv(_AttentionConv):
         check_triples(edge_index, edge_bin, x.size(0), self.num_bins,
                       f'{name} (relation graph; "relation" is the bin)')
         num = x.size(0)
-        weight = self.lin_att.weight
         # P [z_i || z_j] = (P_1 z)_i + (P_2 z)_j: projections per relation,
         # summed per edge by one embedding bag.
-        target = x @ weight[:, :self.in_channels].t()
-        if self.lin_att.bias is not None:
-            target = target + self.lin_att.bias
-        source = x @ weight[:, self.in_channels:].t()
+        target, source = _block_projections(self.lin_att, x, x)
         pre = F.embedding_bag(
             torch.stack([edge_index[1], edge_index[0] + num], dim=1),
             torch.cat([target, source]), mode='sum')
@@ -181,10 +201,9 @@ class InGramRelationConv(_AttentionConv):
     def message(self, pre: Tensor, value_j: Tensor, edge_bin: Tensor,
                 index: Tensor, ptr: Optional[Tensor],
                 size_i: Optional[int]) -> Tensor:
-        logit = self._logits(pre) + self.bin_bias[edge_bin]
-        alpha = softmax(logit, index, ptr, size_i)
-        self._alpha = alpha
-        return alpha.unsqueeze(-1) * self._heads(value_j)
+        return self._attend(
+            self._logits(pre) + self.bin_bias[edge_bin], value_j, index, ptr,
+            size_i)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
@@ -258,13 +277,6 @@ class InGramEntityConv(_AttentionConv):
                               bias=bias)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        r"""Resets all learnable parameters of the module."""
-        super().reset_parameters()
-        _reset_linear(self.lin_att)
-        _reset_linear(self.lin_msg)
-        self._reset_attention()
-
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
         relation_x: Tensor, return_attention_weights: bool = False
@@ -286,28 +298,19 @@ class InGramEntityConv(_AttentionConv):
         _check_features(relation_x, self.relation_channels, 'relation_x', name)
         check_triples(edge_index, edge_type, x.size(0), relation_x.size(0),
                       name)
-        num_nodes, f = x.size(0), self.in_channels
+        num_nodes = x.size(0)
         num_relations = relation_x.size(0)
         # Mean relation of every entity's incoming triples (self-loops).
         loop_rel = scatter(relation_x.index_select(0, edge_type),
                            edge_index[1], 0, num_nodes, reduce='mean')
-        att_w, msg_w = self.lin_att.weight, self.lin_msg.weight
         # P [h_v || h_u || z_r] = (P_1 h)_v + (P_2 h)_u + (P_3 z)_r, and
         # W [h_u || z_r] = (W_1 h)_u + (W_2 z)_r: projections per entity
         # and per relation (the self-loop relations after the real ones),
         # summed per edge by embedding bags.
-        target = x @ att_w[:, :f].t()
-        if self.lin_att.bias is not None:
-            target = target + self.lin_att.bias
-        value = x @ msg_w[:, :f].t()
-        if self.lin_msg.bias is not None:
-            value = value + self.lin_msg.bias
         relations = torch.cat([relation_x, loop_rel])
-        att_table = torch.cat([
-            target, x @ att_w[:, f:2 * f].t(),
-            relations @ att_w[:, 2 * f:].t()
-        ])
-        msg_table = torch.cat([value, relations @ msg_w[:, f:].t()])
+        att_table = torch.cat(_block_projections(self.lin_att, x, x,
+                                                 relations))
+        msg_table = torch.cat(_block_projections(self.lin_msg, x, relations))
         loop = torch.arange(num_nodes, device=x.device)
         full_index = torch.cat([edge_index, loop.expand(2, -1)], dim=1)
         rel_index = torch.cat([edge_type, loop + num_relations])
@@ -324,9 +327,7 @@ class InGramEntityConv(_AttentionConv):
 
     def message(self, pre: Tensor, msg: Tensor, index: Tensor,
                 ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        alpha = softmax(self._logits(pre), index, ptr, size_i)
-        self._alpha = alpha
-        return alpha.unsqueeze(-1) * self._heads(msg)
+        return self._attend(self._logits(pre), msg, index, ptr, size_i)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
