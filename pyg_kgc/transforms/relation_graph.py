@@ -17,11 +17,8 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int,
     count = torch.bincount(row, minlength=shape[0])
     crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
     torch.cumsum(count, 0, out=crow[1:])
-    with warnings.catch_warnings():
-        # Sparse CSR support is "beta" in torch and says so.
-        warnings.filterwarnings('ignore', '.*Sparse CSR tensor support')
-        return torch.sparse_csr_tensor(crow, col, value, shape,
-                                       check_invariants=False)
+    return torch.sparse_csr_tensor(crow, col, value, shape,
+                                   check_invariants=False)
 
 
 def _rank_bins(weight: Tensor, num_bins: int, rtol: float) -> Tensor:
@@ -135,12 +132,13 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     degree = torch.zeros(2 * num_nodes, dtype=torch.float64,
                          device=key.device).index_add_(0, row, value)
     value = value / degree[row]
-    b = _csr(row, col, value, (2 * num_nodes, num_relations))
     order = torch.argsort(col * (2 * num_nodes) + row)
-    b_t = _csr(col[order], row[order], value[order],
-               (num_relations, 2 * num_nodes))
     with warnings.catch_warnings():
+        # Sparse CSR support is "beta" in torch and says so.
         warnings.filterwarnings('ignore', '.*Sparse CSR tensor support')
+        b = _csr(row, col, value, (2 * num_nodes, num_relations))
+        b_t = _csr(col[order], row[order], value[order],
+                   (num_relations, 2 * num_nodes))
         affinity = (b_t @ b).to_sparse_coo()
     weight = affinity.values()
     keep = weight > 0
