@@ -15,10 +15,15 @@ embeddings shared by the layers and the DistMult decoder.
   are steps of the likelihood of both, and head queries are answered as
   tail queries of the inverse relation.
 * GraIL inductive splits (fb237_v1, ...): L layers from random node
-  vectors, trained end to end through the L layers over a fresh message /
-  supervision split of the training triples every epoch; validation and
-  test run the L layers over the graph of the queries (the inference graph
-  for test: all entities new).
+  vectors over a fresh message / supervision split of the training
+  triples. ``--training layerwise`` is the paper's recipe (Eq. (13)): every
+  step runs one layer on the cached states of the previous step and trains
+  the relations on a batch of supervision triples scored on its output;
+  every L steps the cache is cleared, and the next cycle starts from new
+  random vectors on a new split. ``--training end-to-end`` back-propagates
+  through all L layers, with a new split every epoch. Validation and test
+  run the L layers over the graph of the queries (the inference graph for
+  test: all entities new).
 
 Losses: cross-entropy of every query against all entities, both sides.
 Reports filtered full-ranking metrics (both sides, realistic ties) of the
@@ -59,16 +64,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--dataset', default='UMLS')
     parser.add_argument('--root', default='data')
-    parser.add_argument('--channels', type=int, default=128)
+    parser.add_argument(
+        '--channels', type=int, default=None,
+        help='default: 128 transductive, 768 inductive (the '
+        "paper's hidden size)")
     parser.add_argument('--layers', type=int, default=6,
                         help='L of the inductive mode')
-    parser.add_argument('--optimizer', choices=['sgd',
-                                                'adagrad'], default=None,
-                        help='default: adagrad transductive, sgd inductive')
+    parser.add_argument('--optimizer', choices=['sgd', 'adagrad'],
+                        default='adagrad')
+    parser.add_argument('--step', type=float, default=0.1,
+                        help='learning rate of the induced steps')
     parser.add_argument(
-        '--step', type=float, default=None,
-        help='learning rate of the induced steps (default: '
-        '0.1 transductive AdaGrad, 50 inductive SGD)')
+        '--training', choices=['layerwise', 'end-to-end'], default='layerwise',
+        help='inductive mode: layer-wise with a node state '
+        'cache cleared every L steps (the paper), or '
+        'back-propagation through the L layers')
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
     parser.add_argument('--n3', type=float, default=None,
@@ -94,8 +104,7 @@ def main():
     dataset = get_dataset(args.root, args.dataset)
     inductive = isinstance(dataset, GraILInductive)
     train, valid, test = dataset['train'], dataset['valid'], dataset['test']
-    optimizer_name = args.optimizer or ('sgd' if inductive else 'adagrad')
-    step = args.step or (50.0 if inductive else 0.1)
+    channels = args.channels or (768 if inductive else 128)
     n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
     epochs = args.epochs or 200
     reciprocal = bool(
@@ -105,21 +114,43 @@ def main():
         for data in (train, valid, test):
             data.edge_index, data.edge_type = add_inverse_triples(
                 data.edge_index, data.edge_type, num_relations)
-    model = ReFactorGNN((1 + reciprocal) * num_relations, args.channels,
-                        args.layers if inductive else 1, step,
+    model = ReFactorGNN((1 + reciprocal) * num_relations, channels,
+                        args.layers if inductive else 1, args.step,
                         use_global=not args.no_global,
-                        optimizer=optimizer_name, seed=args.seed, n3=n3,
+                        optimizer=args.optimizer, seed=args.seed, n3=n3,
                         batch_size=args.layer_batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    cache = NodeStateCache(period=None)  # transductive: L = infinity
+    layerwise = inductive and args.training == 'layerwise'
+    # Transductive: L = infinity; inductive layer-wise: cleared every L.
+    cache = NodeStateCache(period=args.layers if layerwise else None)
+    cycle = {}  # the message and supervision triples of a cycle
+    loss_fn = tail_loss if reciprocal else both_sides_loss
+
+    def layerwise_step() -> float:
+        if cache.steps % args.layers == 0:  # cleared: new graph, new inputs
+            cycle['messages'], cycle['supervision'] = split_messages(
+                train.edge_index, train.edge_type, args.message_ratio)
+        (msg_index, msg_type), (sup_index, sup_type) = (cycle['messages'],
+                                                        cycle['supervision'])
+        states = cache.step(model, None, msg_index, msg_type, train.num_nodes)
+        batch = torch.randperm(sup_type.numel())[:args.batch_size]
+        head, tail = sup_index[:, batch]
+        loss = loss_fn(EmbeddingScorer(model.decoder, states), head,
+                       sup_type[batch], tail)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
 
     def train_epoch(epoch: int) -> float:
+        if layerwise:  # an epoch: as many batches as the training triples
+            steps = -(-train.edge_type.numel() // args.batch_size)
+            return sum(layerwise_step() for _ in range(steps)) / steps
         if inductive:
             (msg_index, msg_type), (sup_index, sup_type) = split_messages(
                 train.edge_index, train.edge_type, args.message_ratio)
         else:
             sup_index, sup_type = train.edge_index, train.edge_type
-        loss_fn = tail_loss if reciprocal else both_sides_loss
         total = 0.0
         for batch in torch.randperm(sup_type.numel()).split(args.batch_size):
             head, tail = sup_index[:, batch]
@@ -176,10 +207,12 @@ def main():
             'dataset': args.dataset,
             'mode': 'inductive' if inductive else 'transductive (L=inf)',
             'layers': args.layers if inductive else None,
+            'training': args.training if inductive else 'layerwise',
             'global_term': not args.no_global,
             'reciprocal': reciprocal,
-            'optimizer': optimizer_name,
-            'step': step,
+            'optimizer': args.optimizer,
+            'channels': channels,
+            'step': args.step,
             'n3': n3,
             'best_epoch': history.best_epoch,
             'valid_mrr': round(history.best_metric, 4),
