@@ -260,8 +260,11 @@ class ReFactorConv(MessagePassing):
             return x + self.lr * descent
         # AdaGrad: G' = G + grad^2, h' = h - lr * grad / (sqrt(G') + eps).
         accumulator = accumulator + descent.pow(2)
-        return (x + self.lr * descent / (accumulator.sqrt() + self.eps),
-                accumulator)
+        # A gradient coordinate below ~1e-19 squares to 0 in float32, and
+        # sqrt'(0) is infinite: the backward pass would turn NaN. Below the
+        # smallest normal number (far below eps) G' counts as that number.
+        root = accumulator.clamp_min(torch.finfo(x.dtype).tiny).sqrt()
+        return x + self.lr * descent / (root + self.eps), accumulator
 
     def _modulus(self, x: Tensor) -> Tensor:
         if isinstance(self.decoder, ComplEx):

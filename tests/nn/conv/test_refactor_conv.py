@@ -124,6 +124,59 @@ def test_differentiable_in_relations_and_states():
         assert torch.allclose(a, b, atol=1e-10)
 
 
+@pytest.mark.parametrize('use_global', [True, False])
+def test_adagrad_backward_with_entities_without_triples(use_global):
+    # Entities 7 and 8 are in no triple: without n[v] their gradient is
+    # exactly 0, so is AdaGrad's accumulator, and sqrt'(0) is infinite.
+    # Their states must stay put, and the backward pass stay finite and
+    # equal to the one through an explicit step of the same formula.
+    x, edge_index, edge_type, relation = graph(5)
+    edge_index = edge_index % 7
+    relation.requires_grad_()
+    conv = ReFactorConv(0.2, use_global=use_global, optimizer='adagrad')
+    out, accumulator = conv(x, edge_index, edge_type, relation)
+    if not use_global:
+        assert torch.equal(out[7:], x[7:])
+        assert torch.equal(accumulator[7:], torch.zeros_like(x[7:]))
+    grad, = torch.autograd.grad(out.pow(2).sum(), relation)
+    assert torch.isfinite(grad).all()
+    sgd = ReFactorConv(1.0, use_global=use_global)
+    descent = sgd(x, edge_index, edge_type, relation) - x  # lr = 1
+    positive = descent != 0
+    root = descent.abs().where(positive, torch.ones_like(descent))
+    expected = x + 0.2 * torch.where(positive, descent /
+                                     (root + 1e-10), torch.zeros_like(descent))
+    expected_grad, = torch.autograd.grad(expected.pow(2).sum(), relation)
+    assert torch.allclose(out, expected, atol=1e-12)
+    assert torch.allclose(grad, expected_grad, atol=1e-8)
+
+
+def test_adagrad_backward_when_the_accumulator_underflows():
+    # In float32 a tiny gradient coordinate (1e-25) squares to 0: the
+    # accumulator is 0 where the gradient is not, and sqrt'(0) = inf made
+    # the relations' gradient NaN in training. The step must stay finite.
+    x, edge_index, edge_type, relation = graph(6, dtype=torch.float32)
+    x[0] *= 1e-24  # entity 0's neighbours get tiny messages from it
+    edge_index = torch.tensor([[0, 0, 2, 3], [1, 4, 3, 2]])
+    edge_type = torch.tensor([0, 1, 2, 0])
+    relation.requires_grad_()
+    conv = ReFactorConv(0.1, use_global=False, optimizer='adagrad')
+    out, accumulator = conv(x, edge_index, edge_type, relation)
+    assert (accumulator[1] == 0).any()  # underflowed
+    assert torch.isfinite(out).all()
+    grad, = torch.autograd.grad(out.pow(2).sum(), relation)
+    assert torch.isfinite(grad).all()
+    # Away from the underflow, the same gradient as float64 computes.
+    conv64 = ReFactorConv(0.1, use_global=False, optimizer='adagrad')
+    relation64 = relation.detach().double().requires_grad_()
+    out64, _ = conv64(x.double(), edge_index, edge_type, relation64)
+    grad64, = torch.autograd.grad(out64[2:4].pow(2).sum(), relation64)
+    grad32, = torch.autograd.grad(
+        conv(x, edge_index, edge_type, relation)[0][2:4].pow(2).sum(),
+        relation)
+    assert torch.allclose(grad32.double(), grad64, rtol=1e-4, atol=1e-6)
+
+
 def test_bad_input():
     x, edge_index, edge_type, relation = graph(4)
     conv = ReFactorConv(0.1)
