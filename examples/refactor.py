@@ -89,8 +89,7 @@ def main():
                         help='mini-batch evaluation of a layer')
     parser.add_argument('--lr', type=float, default=0.01,
                         help='Adam learning rate of the relations')
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='default: 200')
+    parser.add_argument('--epochs', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=1024)
     parser.add_argument('--eval-every', type=int, default=5)
     parser.add_argument('--patience', type=int, default=5)
@@ -106,7 +105,6 @@ def main():
     train, valid, test = dataset['train'], dataset['valid'], dataset['test']
     channels = args.channels or (768 if inductive else 128)
     n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
-    epochs = args.epochs or 200
     reciprocal = bool(
         args.reciprocal if args.reciprocal is not None else not inductive)
     num_relations = train.num_relations
@@ -126,8 +124,14 @@ def main():
     cycle = {}  # the message and supervision triples of a cycle
     loss_fn = tail_loss if reciprocal else both_sides_loss
 
+    def descend(loss: torch.Tensor) -> float:  # one Adam step
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
     def layerwise_step() -> float:
-        if cache.steps % args.layers == 0:  # cleared: new graph, new inputs
+        if cache.restarts:  # a new cycle: new graph, new inputs
             cycle['messages'], cycle['supervision'] = split_messages(
                 train.edge_index, train.edge_type, args.message_ratio)
         (msg_index, msg_type), (sup_index, sup_type) = (cycle['messages'],
@@ -135,12 +139,9 @@ def main():
         states = cache.step(model, None, msg_index, msg_type, train.num_nodes)
         batch = torch.randperm(sup_type.numel())[:args.batch_size]
         head, tail = sup_index[:, batch]
-        loss = loss_fn(EmbeddingScorer(model.decoder, states), head,
-                       sup_type[batch], tail)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return descend(
+            loss_fn(EmbeddingScorer(model.decoder, states), head,
+                    sup_type[batch], tail))
 
     def train_epoch(epoch: int) -> float:
         if layerwise:  # an epoch: as many batches as the training triples
@@ -162,11 +163,8 @@ def main():
                 states = cache.step(model, None, train.edge_index,
                                     train.edge_type, train.num_nodes)
                 scorer = EmbeddingScorer(model.decoder, states)
-            loss = loss_fn(scorer, head, relation, tail)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * batch.numel()
+            total += descend(loss_fn(scorer, head, relation,
+                                     tail)) * batch.numel()
         return total / sup_type.numel()
 
     def evaluate(data) -> dict:
@@ -192,7 +190,7 @@ def main():
             best.update(mrr=mrr, states=cache.states.clone())
         return mrr
 
-    history = fit(model, optimizer, train_epoch, epochs, validate,
+    history = fit(model, optimizer, train_epoch, args.epochs, validate,
                   eval_every=args.eval_every, patience=args.patience,
                   progress=args.progress)
     train_seconds = time.perf_counter() - start

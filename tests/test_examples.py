@@ -13,13 +13,17 @@ from pyg_kgc.datasets.download import BASE_URL_ENV
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run_example(script, args, data_root, mirror_url):
+def run_script(script, args, data_root, mirror_url, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env[BASE_URL_ENV] = mirror_url
-    out = subprocess.run([
+    return subprocess.run([
         sys.executable,
         osp.join(ROOT, 'examples', script), '--root', data_root
-    ] + args, env=env, capture_output=True, text=True, timeout=300)
+    ] + args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_example(script, args, data_root, mirror_url):
+    out = run_script(script, args, data_root, mirror_url)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1, out.stdout  # one JSON line, nothing else
@@ -45,12 +49,7 @@ def test_refactor_inductive(training, data_root, mirror_url):
 
 
 def test_refactor_rejects_unknown_dataset(data_root, mirror_url):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env[BASE_URL_ENV] = mirror_url
-    out = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'examples', 'refactor.py'), '--root', data_root,
-        '--dataset', 'no_such_split'
-    ], env=env, capture_output=True, text=True, timeout=120)
+    out = run_script('refactor.py', ['--dataset', 'no_such_split'], data_root,
+                     mirror_url, timeout=120)
     assert out.returncode != 0
     assert 'no_such_split' in out.stderr

@@ -190,14 +190,21 @@ class NodeStateCache:
         r"""Empties the cache: the next step starts from the inputs."""
         self.states, self.accumulator = None, None
 
+    @property
+    def restarts(self) -> bool:
+        r"""Whether the next :meth:`step` starts from the input states: the
+        cache is empty, or :obj:`period` steps have passed since the last
+        restart (the start of a cycle, e.g. to draw a new message graph
+        for it)."""
+        return self.states is None or (self.period is not None
+                                       and self.steps % self.period == 0)
+
     def step(self, model: ReFactorGNN, x: Optional[Tensor], edge_index: Tensor,
              edge_type: Tensor, num_nodes: int) -> Tensor:
         r"""One layer on the cached states (or on the inputs, after a
         clear); returns the new states :math:`[N, K]`, differentiable in
         the model's parameters, and caches them."""
-        if self.period is not None and self.steps % self.period == 0:
-            self.clear()
-        if self.states is None:
+        if self.restarts:
             h, accumulator = model.inputs(x, num_nodes), None
         else:
             if self.states.size(0) != num_nodes:

@@ -66,9 +66,11 @@ def test_node_state_cache_cycles_through_the_depths():
     edge_index, edge_type = graph(3)
     model = ReFactorGNN(3, 8, num_layers=3, lr=2.0).double().eval()
     cache = NodeStateCache(period=3)
-    states = [
-        cache.step(model, None, edge_index, edge_type, 10) for _ in range(4)
-    ]
+    states, restarts = [], []
+    for _ in range(4):
+        restarts.append(cache.restarts)
+        states.append(cache.step(model, None, edge_index, edge_type, 10))
+    assert restarts == [True, False, False, True]
     h = model.inputs(None, 10)
     for depth in range(3):
         h, _ = model.layer(h, edge_index, edge_type)
@@ -123,6 +125,9 @@ def test_node_state_cache_transductive_mode():
              > scorer.score_triples(edge_index[0], edge_type,
                                     edge_index[1]).view(-1, 1)).sum(1)
     assert (ranks == 0).float().mean() > 0.3  # chance: 0.1
+    assert not cache.restarts  # never restarts by itself
+    cache.clear()
+    assert cache.restarts
 
 
 def test_node_state_cache_errors():
