@@ -25,7 +25,9 @@ embeddings shared by the layers and the DistMult decoder.
   run the L layers over the graph of the queries (the inference graph for
   test: all entities new).
 
-Losses: cross-entropy of every query against all entities, both sides.
+Losses: cross-entropy of every query against all entities, both sides,
+or with ``--negatives in-batch`` (as the paper trains) against the answers
+of the batch's queries and one random entity per query.
 Reports filtered full-ranking metrics (both sides, realistic ties) of the
 best validation epoch. Prints one JSON line.
 
@@ -45,19 +47,33 @@ from pyg_kgc.nn.models import NodeStateCache, ReFactorGNN
 from pyg_kgc.training import (
     cross_entropy_loss,
     fit,
+    in_batch_candidates,
     seed_everything,
     split_messages,
 )
 from pyg_kgc.transforms import add_inverse_triples
 
 
-def both_sides_loss(scorer, head, relation, tail):
-    return (cross_entropy_loss(scorer.score_tails(head, relation), tail) +
-            cross_entropy_loss(scorer.score_heads(relation, tail), head))
+def make_loss(both_sides: bool, in_batch: bool):
+    r"""Cross-entropy of the tail queries (and with :obj:`both_sides` the
+    head queries) of a batch, against all entities or, with
+    :obj:`in_batch`, against the batch's answers and one random entity per
+    query (the paper's in-batch and global negatives)."""
+    def side(score, answer, num_nodes):
+        if not in_batch:
+            return cross_entropy_loss(score(None), answer)
+        candidates, target = in_batch_candidates(answer, num_nodes)
+        return cross_entropy_loss(score(candidates), target)
 
+    def loss(scorer, head, relation, tail):
+        n = scorer.num_entities
+        value = side(lambda c: scorer.score_tails(head, relation, c), tail, n)
+        if both_sides:
+            value = value + side(
+                lambda c: scorer.score_heads(relation, tail, c), head, n)
+        return value
 
-def tail_loss(scorer, head, relation, tail):
-    return cross_entropy_loss(scorer.score_tails(head, relation), tail)
+    return loss
 
 
 def main():
@@ -79,6 +95,10 @@ def main():
         help='inductive mode: layer-wise with a node state '
         'cache cleared every L steps (the paper), or '
         'back-propagation through the L layers')
+    parser.add_argument(
+        '--negatives', choices=['all', 'in-batch'], default='all',
+        help='train against all entities, or against the '
+        "batch's answers and one random entity per query (the paper)")
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
     parser.add_argument('--n3', type=float, default=None,
@@ -122,7 +142,7 @@ def main():
     # Transductive: L = infinity; inductive layer-wise: cleared every L.
     cache = NodeStateCache(period=args.layers if layerwise else None)
     cycle = {}  # the message and supervision triples of a cycle
-    loss_fn = tail_loss if reciprocal else both_sides_loss
+    loss_fn = make_loss(not reciprocal, args.negatives == 'in-batch')
 
     def descend(loss: torch.Tensor) -> float:  # one Adam step
         optimizer.zero_grad()
@@ -209,6 +229,7 @@ def main():
             'global_term': not args.no_global,
             'reciprocal': reciprocal,
             'optimizer': args.optimizer,
+            'negatives': args.negatives,
             'channels': channels,
             'step': args.step,
             'n3': n3,

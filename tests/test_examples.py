@@ -30,15 +30,19 @@ def run_example(script, args, data_root, mirror_url):
     return json.loads(lines[0])
 
 
-@pytest.mark.parametrize('training', ['layerwise', 'end-to-end'])
-def test_refactor_inductive(training, data_root, mirror_url):
+@pytest.mark.parametrize('training,negatives', [('layerwise', 'all'),
+                                                ('end-to-end', 'all'),
+                                                ('layerwise', 'in-batch')])
+def test_refactor_inductive(training, negatives, data_root, mirror_url):
     args = [
         '--dataset', 'nell_v1', '--layers', '3', '--channels', '16',
-        '--epochs', '2', '--eval-every', '1', '--training', training
+        '--epochs', '2', '--eval-every', '1', '--training', training,
+        '--negatives', negatives
     ]
     result = run_example('refactor.py', args, data_root, mirror_url)
     assert result['mode'] == 'inductive'
     assert result['training'] == training
+    assert result['negatives'] == negatives
     assert result['layers'] == 3 and result['channels'] == 16
     assert 0.0 < result['test_mrr'] <= 1.0
     assert result['test_hits@1'] <= result['test_hits@10'] <= 1.0

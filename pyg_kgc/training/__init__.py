@@ -17,6 +17,7 @@ from pyg_kgc.training.losses import (
 from pyg_kgc.training.negative_sampling import (
     NegativeSampler,
     bernoulli_head_probability,
+    in_batch_candidates,
     one_to_n_targets,
 )
 from pyg_kgc.training.splits import split_messages
@@ -24,6 +25,7 @@ from pyg_kgc.training.splits import split_messages
 __all__ = [
     'NegativeSampler',
     'bernoulli_head_probability',
+    'in_batch_candidates',
     'one_to_n_targets',
     'split_messages',
     'margin_ranking_loss',

@@ -164,3 +164,52 @@ def one_to_n_targets(anchor: Tensor, relation: Tensor, known: KnownTriples,
         targets = (1 - label_smoothing) * targets + (label_smoothing /
                                                      known.num_nodes)
     return targets
+
+
+def in_batch_candidates(
+        positive: Tensor, num_nodes: int, num_global: Optional[int] = None,
+        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
+    r"""A shared candidate set for a batch of queries: the true answers of
+    all queries of the batch (every query's answer is a negative of the
+    others, "in-batch negatives") and :obj:`num_global` entities drawn
+    uniformly from all :obj:`num_nodes` ("global negatives"), as ReFactor
+    GNNs are trained (`Chen et al., 2022
+    <https://arxiv.org/abs/2207.09980>`_, Section 5: one global negative per
+    positive). Each entity appears once, so a query never competes with a
+    copy of its own answer; the other answers of a query that happen to be
+    in the set are not filtered (as in the paper).
+
+    Score the queries against the set with
+    :meth:`~pyg_kgc.evaluation.KGScorer.score_tails` (or
+    :meth:`~pyg_kgc.evaluation.KGScorer.score_heads`) and train with
+    :func:`~pyg_kgc.training.cross_entropy_loss` on the returned targets.
+
+    Args:
+        positive (torch.Tensor): The true answer of each query, :math:`[B]`.
+        num_nodes (int): Number of entities to draw global negatives from.
+        num_global (int, optional): Number of global negatives.
+            (default: :math:`B`, one per positive)
+        generator (torch.Generator, optional): The random generator.
+
+    :rtype: (:class:`torch.Tensor` candidate ids :math:`[C]`,
+        :class:`torch.Tensor` target :math:`[B]`, the position of each
+        positive among the candidates)
+    """
+    if num_nodes < 1:
+        raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+    positive = positive.view(-1).long()
+    if positive.numel() == 0:
+        raise ValueError("in_batch_candidates needs at least one positive")
+    if int(positive.min()) < 0 or int(positive.max()) >= num_nodes:
+        raise IndexError(f"Positive entity ids must lie in [0, {num_nodes}),"
+                         f" got [{int(positive.min())}, "
+                         f"{int(positive.max())}]")
+    num_global = positive.numel() if num_global is None else num_global
+    if num_global < 0:
+        raise ValueError(f"num_global must be non-negative, got "
+                         f"{num_global}")
+    drawn = torch.randint(num_nodes, (num_global, ), generator=generator,
+                          device=positive.device)
+    candidates, position = torch.unique(torch.cat([positive, drawn]),
+                                        return_inverse=True)
+    return candidates, position[:positive.numel()]

@@ -6,6 +6,8 @@ from pyg_kgc.evaluation import KnownTriples
 from pyg_kgc.training import (
     NegativeSampler,
     bernoulli_head_probability,
+    cross_entropy_loss,
+    in_batch_candidates,
     one_to_n_targets,
 )
 
@@ -116,3 +118,59 @@ def test_one_to_n_targets():
     assert torch.allclose(smooth, 0.9 * tails + 0.1 / n)
     with pytest.raises(ValueError, match="side must be 'head' or 'tail'"):
         one_to_n_targets(anchor, relation, known, 'both')
+
+
+def test_in_batch_candidates_hold_every_answer_once():
+    positive = torch.tensor([4, 7, 4, 0, 9, 7])
+    gen = torch.Generator().manual_seed(0)
+    candidates, target = in_batch_candidates(positive, 12, 5, gen)
+    assert torch.equal(candidates[target], positive)
+    assert torch.equal(candidates, torch.unique(candidates))  # sorted, once
+    assert set(positive.tolist()) <= set(candidates.tolist())
+    # The rest are the global negatives: at most 5 of them.
+    assert candidates.numel() - positive.unique().numel() <= 5
+    assert candidates.min() >= 0 and candidates.max() < 12
+    # The same generator state draws the same set.
+    again = in_batch_candidates(positive, 12, 5,
+                                torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], candidates)
+    assert torch.equal(again[1], target)
+
+
+def test_in_batch_candidates_default_one_global_per_positive():
+    positive = torch.arange(50)
+    candidates, target = in_batch_candidates(
+        positive, 10**6, generator=torch.Generator().manual_seed(1))
+    # 50 draws out of a million entities: all new, all distinct.
+    assert candidates.numel() == 100
+    assert torch.equal(target, torch.arange(50))
+    only_answers, _ = in_batch_candidates(positive, 10**6, 0)
+    assert torch.equal(only_answers, positive)
+
+
+def test_in_batch_cross_entropy_is_softmax_over_the_set():
+    # The loss of a query is -log softmax of its answer among the set,
+    # computed here entity by entity.
+    gen = torch.Generator().manual_seed(2)
+    scores_all = torch.randn(3, 20, generator=gen)  # 3 queries, 20 entities
+    positive = torch.tensor([5, 11, 5])
+    candidates, target = in_batch_candidates(positive, 20, 4, gen)
+    loss = cross_entropy_loss(scores_all[:, candidates], target)
+    expected = 0.0
+    for i, answer in enumerate(positive.tolist()):
+        row = scores_all[i, candidates]
+        expected += -(scores_all[i, answer] - torch.logsumexp(row, 0))
+    assert torch.allclose(loss, expected / 3, atol=1e-6)
+
+
+def test_in_batch_candidates_bad_input():
+    with pytest.raises(IndexError, match=r"\[0, 5\)"):
+        in_batch_candidates(torch.tensor([1, 5]), 5)
+    with pytest.raises(IndexError):
+        in_batch_candidates(torch.tensor([-1]), 5)
+    with pytest.raises(ValueError, match="at least one positive"):
+        in_batch_candidates(torch.tensor([], dtype=torch.long), 5)
+    with pytest.raises(ValueError, match="num_nodes"):
+        in_batch_candidates(torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match="num_global"):
+        in_batch_candidates(torch.tensor([0]), 5, -1)
