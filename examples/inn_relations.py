@@ -1,22 +1,24 @@
 r"""Invertible neural networks as relation functions (INNDecoder) against
 RotatE and ComplEx on a transductive benchmark, with the same budget.
 
-All models are shallow embeddings trained with reciprocal relations:
-every training triple is also given as (t, r + R, h) and only tail queries
-are scored. For RotatE and ComplEx the R inverse relations are new
-parameters; for the INN decoder they are the inverse direction of the same
-flow (no new parameters). Each model gets the same epochs, entity width,
-batch size, learning rate, gradient clipping (``--clip``) and loss: the
-cross-entropy of every query against all entities (``--negatives 0``, the
-default) or against ``--negatives`` sampled entities. Evaluation: filtered
-ranking against all entities, both sides, realistic ties, on the test split
-after the last epoch, overall and per relation category (1-1, 1-N, N-1,
-N-N: average tails per head and heads per tail in the training triples
-below or above 1.5, Bordes et al., 2013), separately for the relations
-flagged symmetric (see ``INN-mixed``) and the others, and how often a
-query's own entity is ranked first. Prints a JSON line per model and one
-with everything at the end; ``--time-batches k`` only times the first k
-training batches of each model. Results and commands: ``docs/inn.md``.
+All models are shallow embeddings trained with reciprocal relations: every
+training triple is also given as (t, r + R, h) and only tail queries are
+scored. For RotatE and ComplEx the R inverse relations are new parameters;
+for the INN decoder they are the inverse direction of the same flow (no new
+parameters). Each model gets the same epochs, entity width, batch size,
+learning rate, gradient clipping (``--clip``) and loss: the cross-entropy
+of every query against all entities (``--negatives 0``, the default) or
+against ``--negatives`` sampled entities. Evaluation: filtered ranking
+against all entities, both sides, realistic ties, on the test split with
+the weights of the best validation epoch (validation MRR every
+``--eval-every`` epochs; ``--eval-every 0``: the last epoch's), overall and
+per relation category (1-1, 1-N, N-1, N-N: average tails per head and heads
+per tail in the training triples below or above 1.5, Bordes et al., 2013),
+separately for the relations flagged symmetric (see ``INN-mixed``) and the
+others, and how often a query's own entity is ranked first. Prints a JSON
+line per model and one with everything at the end; ``--time-batches k``
+only times the first k training batches of each model. Results and
+commands: ``docs/inn.md``.
 
 Models: ``RotatE``, ``ComplEx``, ``INN`` (the decoder the ``--mode``,
 ``--coupling``, ... options describe) and INN variants that change one
@@ -42,7 +44,7 @@ from pyg_kgc.datasets import get_dataset
 from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
 from pyg_kgc.nn.kge import ComplEx, INNDecoder, RotatE
 from pyg_kgc.nn.models import ShallowKGE
-from pyg_kgc.training import cross_entropy_loss, seed_everything
+from pyg_kgc.training import cross_entropy_loss, fit, seed_everything
 
 # Shared budget: the one of docs/inn.md (batch size, learning rate and
 # clipping chosen there on UMLS, then kept for every model and dataset).
@@ -182,7 +184,7 @@ def build(name, args, num_nodes, num_relations, symmetric=None):
     return model
 
 
-def run(name, args, train, test, num_relations, categories, symmetric):
+def run(name, args, train, valid, test, num_relations, categories, symmetric):
     seed_everything(args.seed)
     start = time.perf_counter()
     model = build(name, args, train.num_nodes, num_relations, symmetric)
@@ -230,20 +232,33 @@ def run(name, args, train, test, num_relations, categories, symmetric):
             'estimated_epoch_seconds': round(seconds * len(batches), 1),
             'parameters': sum(p.numel() for p in model.parameters()),
         }
-    losses = []
-    for _ in range(args.epochs):
-        model.train()
+
+    def train_epoch(epoch):
+        perm = torch.randperm(triples.size(1))
         total = sum(
             step(h, r, t)
-            for h, r, t in triples[:, torch.randperm(triples.size(1))].split(
-                args.batch_size, dim=1))
-        losses.append(total / triples.size(1))
+            for h, r, t in triples[:, perm].split(args.batch_size, dim=1))
+        return total / triples.size(1)
+
+    def evaluate(data):
+        return RankingEvaluator.from_data(data).evaluate(
+            ReciprocalScorer(model, num_relations), data.target_edge_index,
+            data.target_edge_type)
+
+    @torch.no_grad()
+    def validate():
+        return evaluate(valid).metrics()['both']['mrr']
+
+    # With --eval-every, the weights of the best validation epoch are
+    # restored before the test; without, the last epoch's are tested.
+    history = fit(model, optimizer, train_epoch, args.epochs,
+                  validate if args.eval_every > 0 else None,
+                  eval_every=max(1, args.eval_every), progress=False)
+    losses = [loss for _, loss in history.losses]
     train_seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
-        result = RankingEvaluator.from_data(test).evaluate(
-            ReciprocalScorer(model, num_relations), test.target_edge_index,
-            test.target_edge_type)
+        result = evaluate(test)
         # How often the anchor of a query outscores every other candidate
         # (a self-loop ranked first; the symmetric score favours it).
         anchor = torch.cat(list(test.target_edge_index))
@@ -280,7 +295,10 @@ def run(name, args, train, test, num_relations, categories, symmetric):
     # The mean training loss of every tenth of the epochs.
     curve = torch.tensor(losses, dtype=torch.float64).tensor_split(
         min(10, len(losses)))
+    best = history.best_metric
     return {
+        'best_epoch': history.best_epoch,
+        'valid_mrr': None if best is None else round(best, 4),
         'test_mrr': round(metrics['mrr'], 4),
         'test_hits@1': round(metrics['hits@1'], 4),
         'test_hits@10': round(metrics['hits@10'], 4),
@@ -290,6 +308,7 @@ def run(name, args, train, test, num_relations, categories, symmetric):
         'final_loss': round(losses[-1], 4),
         'loss_curve': [round(float(part.mean()), 3) for part in curve],
         'parameters': sum(p.numel() for p in model.parameters()),
+        # Training with the validations, per epoch.
         'epoch_seconds': round(train_seconds / max(1, args.epochs), 2),
         'seconds': round(time.perf_counter() - start, 1),
     }
@@ -304,6 +323,10 @@ def main():
                         default=['INN', 'RotatE', 'ComplEx'])
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--eval-every', type=int, default=10,
+        help='validate every this many epochs and test the best '
+        "validation epoch's weights (0: test the last epoch)")
+    parser.add_argument(
         '--time-batches', type=int, default=0,
         help='only time this many training batches of each model and '
         'extrapolate the epoch time (no evaluation)')
@@ -314,7 +337,7 @@ def main():
 
     start = time.perf_counter()
     dataset = get_dataset(args.root, args.dataset)
-    train, test = dataset['train'], dataset['test']
+    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
     num_relations = train.num_relations
     head, tail = train.target_edge_index
     categories, symmetry = relation_statistics(head, train.target_edge_type,
@@ -322,8 +345,8 @@ def main():
     symmetric = symmetry >= args.symmetric_threshold
     results = {}
     for name in args.models:
-        results[name] = run(name, args, train, test, num_relations, categories,
-                            symmetric)
+        results[name] = run(name, args, train, valid, test, num_relations,
+                            categories, symmetric)
         print(json.dumps({name: results[name]}), flush=True)
     relations = {
         cat: categories.count(cat)
@@ -342,6 +365,7 @@ def main():
                 for key in INN_DEFAULTS
             },
             'seed': args.seed,
+            'eval_every': args.eval_every,
             'relations': relations,
             'symmetric_relations': int(symmetric.sum()),
             'results': results,

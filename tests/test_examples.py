@@ -57,3 +57,31 @@ def test_refactor_rejects_unknown_dataset(data_root, mirror_url):
                      mirror_url, timeout=120)
     assert out.returncode != 0
     assert 'no_such_split' in out.stderr
+
+
+def test_inn_relations_selects_the_best_validation_epoch(
+        data_root, mirror_url):
+    args = [
+        '--dataset', 'Nations', '--models', 'INN', 'ComplEx', '--epochs', '4',
+        '--eval-every', '2', '--dim', '8', '--hidden', '8'
+    ]
+    out = run_script('inn_relations.py', args, data_root, mirror_url)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [list(line) for line in lines[:2]] == [['INN'], ['ComplEx']]
+    summary = lines[-1]
+    assert len(lines) == 3 and summary['eval_every'] == 2
+    for name in ('INN', 'ComplEx'):
+        result = summary['results'][name]
+        assert result == lines[0 if name == 'INN' else 1][name]
+        assert result['best_epoch'] in (2, 4)
+        assert 0.0 < result['valid_mrr'] <= 1.0
+        assert 0.0 < result['test_mrr'] <= 1.0
+        assert len(result['loss_curve']) == 4  # one value per epoch here
+    # Without validation the last epoch is tested and nothing is selected.
+    no_validation = args[:-5] + ['0', '--dim', '8', '--hidden', '8']
+    last = run_script('inn_relations.py', no_validation, data_root, mirror_url)
+    assert last.returncode == 0, last.stderr[-2000:]
+    final = json.loads(last.stdout.strip().splitlines()[-1])
+    assert final['results']['INN']['best_epoch'] is None
+    assert final['results']['INN']['valid_mrr'] is None
