@@ -187,7 +187,7 @@ def main():
                                      tail)) * batch.numel()
         return total / sup_type.numel()
 
-    def evaluate(data) -> dict:
+    def scorer_for(data):
         if inductive:
             scorer = model.scorer(None, data.edge_index, data.edge_type,
                                   data.num_nodes)
@@ -195,9 +195,24 @@ def main():
             scorer = cache.scorer(model)
         if reciprocal:
             scorer = ReciprocalScorer(scorer, num_relations)
+        return scorer
+
+    def evaluate(data) -> dict:
         return RankingEvaluator.from_data(data).evaluate(
-            scorer, data.target_edge_index,
+            scorer_for(data), data.target_edge_index,
             data.target_edge_type).metrics()['both']
+
+    def self_ranked_first(data) -> float:
+        # How often a query's own entity outscores every candidate (a
+        # self-loop, rarely a true answer; DistMult's <h, r, h> is large
+        # unless r learns to keep it small).
+        scorer = scorer_for(data)
+        (head, tail), relation = data.target_edge_index, data.target_edge_type
+        first = torch.cat([
+            scorer.score_tails(head, relation).argmax(1) == head,
+            scorer.score_heads(relation, tail).argmax(1) == tail
+        ])
+        return first.double().mean().item()
 
     # The cache is state that fit's best-epoch restore does not cover: in
     # the transductive mode, keep the states of the best validation epoch.
@@ -219,6 +234,7 @@ def main():
         cache.states = best['states']
     with torch.no_grad():
         full = evaluate(test)
+        self_first = self_ranked_first(test)
     print(
         json.dumps({
             'example': 'refactor',
@@ -238,6 +254,7 @@ def main():
             'test_mrr': round(full['mrr'], 4),
             'test_hits@1': round(full['hits@1'], 4),
             'test_hits@10': round(full['hits@10'], 4),
+            'test_self_ranked_first': round(self_first, 4),
             'train_seconds': round(train_seconds, 1),
             'seconds': round(time.perf_counter() - start, 1),
         }))

@@ -47,9 +47,25 @@ def test_refactor_inductive(training, negatives, data_root, mirror_url):
     assert 0.0 < result['test_mrr'] <= 1.0
     assert result['test_hits@1'] <= result['test_hits@10'] <= 1.0
     assert result['best_epoch'] in (1, 2)
+    assert 0.0 <= result['test_self_ranked_first'] <= 1.0
     again = run_example('refactor.py', args, data_root, mirror_url)
-    for key in ('valid_mrr', 'test_mrr', 'test_hits@1', 'test_hits@10'):
+    for key in ('valid_mrr', 'test_mrr', 'test_hits@1', 'test_hits@10',
+                'test_self_ranked_first'):
         assert again[key] == result[key], key
+
+
+def test_refactor_transductive(data_root, mirror_url):
+    args = [
+        '--dataset', 'UMLS', '--channels', '16', '--epochs', '2',
+        '--eval-every', '1', '--batch-size', '2048'
+    ]
+    result = run_example('refactor.py', args, data_root, mirror_url)
+    assert result['mode'] == 'transductive (L=inf)'
+    assert result['reciprocal'] and result['n3'] == 1.0
+    assert result['layers'] is None and result['channels'] == 16
+    assert 0.0 < result['test_mrr'] <= 1.0
+    assert 0.0 <= result['test_self_ranked_first'] <= 1.0
+    assert result['best_epoch'] in (1, 2)
 
 
 def test_refactor_rejects_unknown_dataset(data_root, mirror_url):
