@@ -25,9 +25,10 @@ embeddings shared by the layers and the DistMult decoder.
   run the L layers over the graph of the queries (the inference graph for
   test: all entities new).
 
-Losses: cross-entropy of every query against all entities, both sides,
-or with ``--negatives in-batch`` (as the paper trains) against the answers
-of the batch's queries and one random entity per query.
+Losses: cross-entropy of every query, both sides, against all entities
+(``--negatives all``, the transductive default) or, as the paper trains
+(the inductive default), against the answers of the batch's queries and
+one random entity per query (``--negatives in-batch``).
 Reports filtered full-ranking metrics (both sides, realistic ties) of the
 best validation epoch. Prints one JSON line.
 
@@ -96,9 +97,11 @@ def main():
         'cache cleared every L steps (the paper), or '
         'back-propagation through the L layers')
     parser.add_argument(
-        '--negatives', choices=['all', 'in-batch'], default='all',
+        '--negatives', choices=['all', 'in-batch'], default=None,
         help='train against all entities, or against the '
-        "batch's answers and one random entity per query (the paper)")
+        "batch's answers and one random entity per query (the paper's "
+        'inductive training); default: all transductive, in-batch '
+        'inductive')
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
     parser.add_argument('--n3', type=float, default=None,
@@ -110,7 +113,10 @@ def main():
     parser.add_argument('--lr', type=float, default=0.01,
                         help='Adam learning rate of the relations')
     parser.add_argument('--epochs', type=int, default=200)
-    parser.add_argument('--batch-size', type=int, default=1024)
+    parser.add_argument(
+        '--batch-size', type=int, default=None,
+        help='supervision triples per step; default: 1024 '
+        "transductive, 512 inductive (the paper's largest)")
     parser.add_argument('--eval-every', type=int, default=5)
     parser.add_argument('--patience', type=int, default=5)
     parser.add_argument('--message-ratio', type=float, default=0.75)
@@ -124,6 +130,8 @@ def main():
     inductive = isinstance(dataset, GraILInductive)
     train, valid, test = dataset['train'], dataset['valid'], dataset['test']
     channels = args.channels or (768 if inductive else 128)
+    negatives = args.negatives or ('in-batch' if inductive else 'all')
+    batch_size = args.batch_size or (512 if inductive else 1024)
     n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
     reciprocal = bool(
         args.reciprocal if args.reciprocal is not None else not inductive)
@@ -142,7 +150,7 @@ def main():
     # Transductive: L = infinity; inductive layer-wise: cleared every L.
     cache = NodeStateCache(period=args.layers if layerwise else None)
     cycle = {}  # the message and supervision triples of a cycle
-    loss_fn = make_loss(not reciprocal, args.negatives == 'in-batch')
+    loss_fn = make_loss(not reciprocal, negatives == 'in-batch')
 
     def descend(loss: torch.Tensor) -> float:  # one Adam step
         optimizer.zero_grad()
@@ -157,7 +165,7 @@ def main():
         (msg_index, msg_type), (sup_index, sup_type) = (cycle['messages'],
                                                         cycle['supervision'])
         states = cache.step(model, None, msg_index, msg_type, train.num_nodes)
-        batch = torch.randperm(sup_type.numel())[:args.batch_size]
+        batch = torch.randperm(sup_type.numel())[:batch_size]
         head, tail = sup_index[:, batch]
         return descend(
             loss_fn(EmbeddingScorer(model.decoder, states), head,
@@ -165,7 +173,7 @@ def main():
 
     def train_epoch(epoch: int) -> float:
         if layerwise:  # an epoch: as many batches as the training triples
-            steps = -(-train.edge_type.numel() // args.batch_size)
+            steps = -(-train.edge_type.numel() // batch_size)
             return sum(layerwise_step() for _ in range(steps)) / steps
         if inductive:
             (msg_index, msg_type), (sup_index, sup_type) = split_messages(
@@ -173,7 +181,7 @@ def main():
         else:
             sup_index, sup_type = train.edge_index, train.edge_type
         total = 0.0
-        for batch in torch.randperm(sup_type.numel()).split(args.batch_size):
+        for batch in torch.randperm(sup_type.numel()).split(batch_size):
             head, tail = sup_index[:, batch]
             relation = sup_type[batch]
             if inductive:
@@ -245,7 +253,8 @@ def main():
             'global_term': not args.no_global,
             'reciprocal': reciprocal,
             'optimizer': args.optimizer,
-            'negatives': args.negatives,
+            'negatives': negatives,
+            'batch_size': batch_size,
             'channels': channels,
             'step': args.step,
             'n3': n3,
