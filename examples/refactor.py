@@ -205,16 +205,15 @@ def main():
             scorer = ReciprocalScorer(scorer, num_relations)
         return scorer
 
-    def evaluate(data) -> dict:
+    def evaluate(data, scorer=None) -> dict:
         return RankingEvaluator.from_data(data).evaluate(
-            scorer_for(data), data.target_edge_index,
+            scorer or scorer_for(data), data.target_edge_index,
             data.target_edge_type).metrics()['both']
 
-    def self_ranked_first(data) -> float:
+    def self_ranked_first(data, scorer) -> float:
         # How often a query's own entity outscores every candidate (a
         # self-loop, rarely a true answer; DistMult's <h, r, h> is large
         # unless r learns to keep it small).
-        scorer = scorer_for(data)
         (head, tail), relation = data.target_edge_index, data.target_edge_type
         first = torch.cat([
             scorer.score_tails(head, relation).argmax(1) == head,
@@ -241,8 +240,9 @@ def main():
     if not inductive:
         cache.states = best['states']
     with torch.no_grad():
-        full = evaluate(test)
-        self_first = self_ranked_first(test)
+        scorer = scorer_for(test)  # one pass of the layers for both
+        full = evaluate(test, scorer)
+        self_first = self_ranked_first(test, scorer)
     print(
         json.dumps({
             'example': 'refactor',
