@@ -41,7 +41,11 @@ import time
 import torch
 
 from pyg_kgc.datasets import get_dataset
-from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
+from pyg_kgc.evaluation import (
+    RankingEvaluator,
+    ReciprocalScorer,
+    self_ranked_first,
+)
 from pyg_kgc.nn.kge import ComplEx, INNDecoder, RotatE
 from pyg_kgc.nn.models import ShallowKGE
 from pyg_kgc.training import cross_entropy_loss, fit, seed_everything
@@ -261,12 +265,9 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
         result = evaluate(test)
         # How often the anchor of a query outscores every other candidate
         # (a self-loop ranked first; the symmetric score favours it).
-        anchor = torch.cat(list(test.target_edge_index))
-        query = torch.cat(
-            [test.target_edge_type, test.target_edge_type + num_relations])
-        self_first = float(
-            (model.score_tails(anchor,
-                               query).argmax(1) == anchor).double().mean())
+        self_first = self_ranked_first(ReciprocalScorer(model, num_relations),
+                                       test.target_edge_index,
+                                       test.target_edge_type)['both']
     metrics = result.metrics()['both']
     # MRR per relation category: head queries, tail queries, both.
     category = [categories[r] for r in test.target_edge_type.tolist()]

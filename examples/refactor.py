@@ -42,7 +42,11 @@ import time
 import torch
 
 from pyg_kgc.datasets import GraILInductive, get_dataset
-from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
+from pyg_kgc.evaluation import (
+    RankingEvaluator,
+    ReciprocalScorer,
+    self_ranked_first,
+)
 from pyg_kgc.nn.kge import EmbeddingScorer
 from pyg_kgc.nn.models import NodeStateCache, ReFactorGNN
 from pyg_kgc.training import (
@@ -210,17 +214,6 @@ def main():
             scorer or scorer_for(data), data.target_edge_index,
             data.target_edge_type).metrics()['both']
 
-    def self_ranked_first(data, scorer) -> float:
-        # How often a query's own entity outscores every candidate (a
-        # self-loop, rarely a true answer; DistMult's <h, r, h> is large
-        # unless r learns to keep it small).
-        (head, tail), relation = data.target_edge_index, data.target_edge_type
-        first = torch.cat([
-            scorer.score_tails(head, relation).argmax(1) == head,
-            scorer.score_heads(relation, tail).argmax(1) == tail
-        ])
-        return first.double().mean().item()
-
     # The cache is state that fit's best-epoch restore does not cover: in
     # the transductive mode, keep the states of the best validation epoch.
     best = {'mrr': -1.0, 'states': None}
@@ -242,7 +235,11 @@ def main():
     with torch.no_grad():
         scorer = scorer_for(test)  # one pass of the layers for both
         full = evaluate(test, scorer)
-        self_first = self_ranked_first(test, scorer)
+        # How often a query's own entity outscores every candidate (a
+        # self-loop, rarely a true answer; DistMult's <h, r, h> is large
+        # unless r learns to keep it small).
+        self_first = self_ranked_first(scorer, test.target_edge_index,
+                                       test.target_edge_type)['both']
     print(
         json.dumps({
             'example': 'refactor',

@@ -9,6 +9,7 @@ from pyg_kgc.evaluation.ranking import (
     ranks_with_ties,
 )
 from pyg_kgc.evaluation.scoring import KGScorer, ReciprocalScorer
+from pyg_kgc.evaluation.self_ranking import self_ranked_first
 
 __all__ = [
     'KGScorer',
@@ -20,4 +21,5 @@ __all__ = [
     'ranks_with_ties',
     'rank_metrics',
     'check_triples',
+    'self_ranked_first',
 ]
