@@ -1,5 +1,6 @@
-r"""A constant sparse matrix that multiplies dense features, with a backward
-pass that reuses a transposed copy instead of scattering per entry."""
+r"""Sparse products with dense features: a constant sparse matrix times
+features, with a backward pass that reuses a transposed copy instead of
+scattering per entry, and the dot products of selected pairs of rows."""
 import warnings
 from typing import Dict, Optional, Tuple
 
@@ -7,24 +8,54 @@ import torch
 from torch import Tensor
 
 
+def _check_range(ids: Tensor, bound: int, name: str) -> None:
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= bound):
+        raise ValueError(f"{name} index out of range [0, {bound})")
+
+
+def _csr_pattern(row: Tensor, col: Tensor, num_rows: int,
+                 num_cols: int) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""CSR row pointers and column indices of the entries :obj:`(row,
+    col)` (repeats kept), and the order that sorts the entries into it."""
+    order = torch.argsort(row * num_cols + col)
+    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.bincount(row, minlength=num_rows).cumsum(0)
+    return crow, col[order], order
+
+
+def _csr_tensor(crow: Tensor, col: Tensor, value: Tensor,
+                size: Tuple[int, int]) -> Tensor:
+    with warnings.catch_warnings():  # "CSR support is in beta"
+        warnings.simplefilter('ignore', UserWarning)
+        return torch.sparse_csr_tensor(crow, col, value, size)
+
+
+def _spmm(matrix: Tensor, dense: Tensor) -> Tensor:
+    r"""A CSR matrix times a dense one. On CPU, :func:`torch.mm` given a
+    fresh output (its contents are ignored) writes the product directly,
+    several times faster than :obj:`matrix @ dense`, which zero-fills a
+    result and copies it between layouts."""
+    if matrix.device.type != 'cpu':
+        return matrix @ dense
+    out = dense.new_empty(matrix.size(0), dense.size(1))
+    return torch.mm(matrix, dense, out=out)
+
+
 def _csr(row: Tensor, col: Tensor, value: Tensor, num_rows: int,
          num_cols: int) -> Tuple[Tensor, Tensor, Tensor]:
-    order = torch.argsort(row * num_cols + col)
-    counts = torch.bincount(row, minlength=num_rows)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
-    crow[1:] = counts.cumsum(0)
-    return crow, col[order], value[order]
+    crow, sorted_col, order = _csr_pattern(row, col, num_rows, num_cols)
+    return crow, sorted_col, value[order]
 
 
 class _Multiply(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, matrix: Tensor, transposed: Tensor) -> Tensor:
         ctx.transposed = transposed
-        return matrix @ x
+        return _spmm(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return ctx.transposed @ grad.contiguous(), None, None
+        return _spmm(ctx.transposed, grad.contiguous()), None, None
 
 
 class SparseMatrix:
@@ -55,10 +86,8 @@ class SparseMatrix:
             raise ValueError(f"value must have shape {list(row.shape)}, got "
                              f"{list(value.shape)}")
         self.size = (int(size[0]), int(size[1]))
-        for ids, bound, name in ((row, self.size[0], 'row'),
-                                 (col, self.size[1], 'col')):
-            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= bound):
-                raise ValueError(f"{name} index out of range [0, {bound})")
+        _check_range(row, self.size[0], 'row')
+        _check_range(col, self.size[1], 'col')
         if value is None:
             value = torch.ones(row.numel(), dtype=torch.float64,
                                device=row.device)
@@ -76,12 +105,9 @@ class SparseMatrix:
             built = []
             for (crow, col, value), size in zip(self._parts,
                                                 (self.size, self.size[::-1])):
-                with warnings.catch_warnings():  # "CSR support is in beta"
-                    warnings.simplefilter('ignore', UserWarning)
-                    built.append(
-                        torch.sparse_csr_tensor(crow.to(device),
-                                                col.to(device),
-                                                value.to(device, dtype), size))
+                built.append(
+                    _csr_tensor(crow.to(device), col.to(device),
+                                value.to(device, dtype), size))
             self._built[key] = (built[0], built[1])
         return self._built[key]
 
@@ -100,3 +126,141 @@ class SparseMatrix:
             tuple(t.to(device) for t in part) for part in self._parts)
         self._built = {}
         return self
+
+
+def _check_pairs(x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> None:
+    if x.dim() != 2 or y.dim() != 2 or x.size(1) != y.size(1):
+        raise ValueError(f"Expected x [M, F] and y [N, F], got "
+                         f"{list(x.shape)} and {list(y.shape)}")
+    if x.dtype != y.dtype or not x.is_floating_point():
+        raise ValueError(f"x and y must share one floating point type, got "
+                         f"{x.dtype} and {y.dtype}")
+    if row.shape != col.shape or row.dim() != 1:
+        raise ValueError(f"row and col must be vectors of one length, got "
+                         f"{list(row.shape)} and {list(col.shape)}")
+    _check_range(row, x.size(0), 'row')
+    _check_range(col, y.size(0), 'col')
+
+
+class _SampledDot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> Tensor:
+        size = (x.size(0), y.size(0))
+        # Repeated pairs are computed once: the CSR pattern of the distinct
+        # pairs (sorted, as CSR wants), and where every pair went.
+        key, inverse = torch.unique(row * size[1] + col, sorted=True,
+                                    return_inverse=True)
+        pair_row, pair_col = key // size[1], key % size[1]
+        crow = torch.zeros(size[0] + 1, dtype=torch.long, device=x.device)
+        crow[1:] = torch.bincount(pair_row, minlength=size[0]).cumsum(0)
+        pattern = _csr_tensor(crow, pair_col, x.new_zeros(key.numel()), size)
+        values = torch.sparse.sampled_addmm(pattern, x, y.t(),
+                                            beta=0.0).values()
+        ctx.save_for_backward(x, y, crow, pair_row, pair_col, inverse)
+        return values[inverse]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, y, crow, pair_row, pair_col, inverse = ctx.saved_tensors
+        size = (x.size(0), y.size(0))
+        value = grad.new_zeros(pair_row.numel()).index_add_(0, inverse, grad)
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:  # A y with A[row, col] = grad
+            grad_x = _spmm(_csr_tensor(crow, pair_col, value, size), y)
+        if ctx.needs_input_grad[1]:  # A^T x
+            crow_t, sorted_row, order = _csr_pattern(pair_col, pair_row,
+                                                     *size[::-1])
+            grad_y = _spmm(
+                _csr_tensor(crow_t, sorted_row, value[order], size[::-1]), x)
+        return grad_x, grad_y, None, None
+
+
+def sampled_dot(x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> Tensor:
+    r"""The dot products :math:`\langle \mathbf{x}_{\text{row}_e},
+    \mathbf{y}_{\text{col}_e} \rangle` of selected pairs of rows,
+    :math:`[E]`, differentiable in :math:`\mathbf{x}` :math:`[M, F]` and
+    :math:`\mathbf{y}` :math:`[N, F]`.
+
+    The pairs are the entries of a sparse :math:`[M, N]` pattern: the
+    forward pass is one sampled dense-dense product
+    (:func:`torch.sparse.sampled_addmm`), the backward pass two
+    sparse-dense products with the gradient as values. Unlike gathering
+    :obj:`x[row]` and :obj:`y[col]`, no :math:`[E, F]` intermediate is
+    written, and no scatter accumulates its gradient: on CPU, scoring the
+    corruptions of a training batch (:math:`E = B k`) this way is several
+    times faster than the gather path, forward and backward. Repeated
+    pairs are computed once.
+
+    Args:
+        x (torch.Tensor): :math:`[M, F]`, floating point.
+        y (torch.Tensor): :math:`[N, F]`, same type and device.
+        row (torch.Tensor): Rows of :obj:`x`, :math:`[E]`.
+        col (torch.Tensor): Rows of :obj:`y`, :math:`[E]`.
+
+    :rtype: :class:`torch.Tensor` :math:`[E]`
+    """
+    _check_pairs(x, y, row, col)
+    return _SampledDot.apply(x.contiguous(), y.contiguous(), row.long(),
+                             col.long())
+
+
+class _SampledDistance(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, row: Tensor, col: Tensor,
+                p: int) -> Tensor:
+        diff = x.index_select(0, row)
+        diff.sub_(y.index_select(0, col))
+        out = torch.linalg.vector_norm(diff, ord=p, dim=-1)
+        if p == 1:  # keep d|a|/da = sign(a) (0 at 0), in the same memory
+            diff.sign_()
+        ctx.save_for_backward(diff, out, row, col)
+        ctx.p, ctx.sizes = p, (x.size(0), y.size(0))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        diff, out, row, col = ctx.saved_tensors
+        if ctx.p == 1:  # the signs
+            weight = diff * grad.view(-1, 1)
+        else:  # a / ||a||, 0 where the distance is 0
+            weight = diff / out.clamp_min(torch.finfo(out.dtype).tiny).view(
+                -1, 1)
+            weight.mul_(grad.view(-1, 1))
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_x = weight.new_zeros(ctx.sizes[0], weight.size(1))
+            grad_x.index_add_(0, row, weight)
+        if ctx.needs_input_grad[1]:
+            grad_y = weight.new_zeros(ctx.sizes[1], weight.size(1))
+            grad_y.index_add_(0, col, weight, alpha=-1)
+        return grad_x, grad_y, None, None, None
+
+
+def sampled_distance(x: Tensor, y: Tensor, row: Tensor, col: Tensor,
+                     p: int = 1) -> Tensor:
+    r"""The distances :math:`\| \mathbf{x}_{\text{row}_e} -
+    \mathbf{y}_{\text{col}_e} \|_p` of selected pairs of rows, :math:`[E]`,
+    :math:`p \in \{1, 2\}`, differentiable in :math:`\mathbf{x}`
+    :math:`[M, F]` and :math:`\mathbf{y}` :math:`[N, F]` (subgradient 0
+    where a coordinate difference, or for :math:`p = 2` the distance, is
+    0).
+
+    The companion of :func:`sampled_dot` for distance-based decoders
+    (TransE's corruptions): one :math:`[E, F]` difference is kept for the
+    backward pass, which scales it in place and scatters it into both
+    inputs, where autograd would keep and broadcast several
+    :math:`[E, F]` intermediates.
+
+    Args:
+        x (torch.Tensor): :math:`[M, F]`, floating point.
+        y (torch.Tensor): :math:`[N, F]`, same type and device.
+        row (torch.Tensor): Rows of :obj:`x`, :math:`[E]`.
+        col (torch.Tensor): Rows of :obj:`y`, :math:`[E]`.
+        p (int, optional): :obj:`1` or :obj:`2`. (default: :obj:`1`)
+
+    :rtype: :class:`torch.Tensor` :math:`[E]`
+    """
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p}")
+    _check_pairs(x, y, row, col)
+    return _SampledDistance.apply(x, y, row.long(), col.long(), p)

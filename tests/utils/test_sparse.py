@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyg_kgc.utils.sparse import SparseMatrix
+from pyg_kgc.utils.sparse import SparseMatrix, sampled_distance, sampled_dot
 
 
 @settings(max_examples=50, deadline=None)
@@ -55,3 +55,107 @@ def test_bad_input():
     matrix = SparseMatrix(torch.tensor([0]), torch.tensor([0]), None, (1, 3))
     with pytest.raises(ValueError, match=r'shape \[3, F\], got \[2, 4\]'):
         matrix @ torch.ones(2, 4)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 30),
+       st.sampled_from([torch.float32, torch.float64]), st.integers(0, 10_000))
+def test_sampled_dot_matches_gathered_rows(rows, cols, entries, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    row = torch.randint(rows, (entries, ), generator=gen)  # with repeats
+    col = torch.randint(cols, (entries, ), generator=gen)
+    x = torch.randn(rows, 4, generator=gen, dtype=dtype, requires_grad=True)
+    y = torch.randn(cols, 4, generator=gen, dtype=dtype, requires_grad=True)
+    out = sampled_dot(x, y, row, col)
+    expected = torch.stack([x[i] @ y[j] for i, j in zip(row, col)]) \
+        if entries else x.new_zeros(0)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert out.dtype == dtype and out.shape == (entries, )
+    assert torch.allclose(out, expected, atol=tol)
+    g = torch.randn(entries, generator=gen, dtype=dtype)
+    if entries:
+        grads = torch.autograd.grad((out * g).sum(), (x, y))
+        expected_grads = torch.autograd.grad((expected * g).sum(), (x, y))
+        for got, want in zip(grads, expected_grads):
+            assert torch.allclose(got, want, atol=tol)
+
+
+def test_sampled_dot_gradient_of_one_input():
+    x = torch.randn(3, 2, dtype=torch.float64)
+    y = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    row, col = torch.tensor([0, 2, 2]), torch.tensor([3, 3, 1])
+    sampled_dot(x, y, row, col).sum().backward()
+    expected = torch.zeros(4, 2, dtype=torch.float64)
+    expected[3] = x[0] + x[2]
+    expected[1] = x[2]
+    assert torch.allclose(y.grad, expected, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda a, b: sampled_dot(a, b, row, col),
+        (x.clone().requires_grad_(), y.detach().clone().requires_grad_()))
+
+
+def test_sampled_dot_bad_input():
+    x, y = torch.ones(2, 3), torch.ones(4, 3)
+    with pytest.raises(ValueError, match=r'x \[M, F\] and y \[N, F\]'):
+        sampled_dot(x, torch.ones(4, 2), torch.tensor([0]), torch.tensor([0]))
+    with pytest.raises(ValueError, match='floating point type'):
+        sampled_dot(x, y.double(), torch.tensor([0]), torch.tensor([0]))
+    with pytest.raises(ValueError, match='one length'):
+        sampled_dot(x, y, torch.tensor([0, 1]), torch.tensor([0]))
+    with pytest.raises(ValueError, match=r'row index out of range \[0, 2\)'):
+        sampled_dot(x, y, torch.tensor([2]), torch.tensor([0]))
+    with pytest.raises(ValueError, match=r'col index out of range \[0, 4\)'):
+        sampled_dot(x, y, torch.tensor([0]), torch.tensor([-1]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 30),
+       st.sampled_from([1, 2]), st.integers(0, 10_000))
+def test_sampled_distance_matches_gathered_rows(rows, cols, entries, p, seed):
+    gen = torch.Generator().manual_seed(seed)
+    row = torch.randint(rows, (entries, ), generator=gen)
+    col = torch.randint(cols, (entries, ), generator=gen)
+    # Small integers: equal coordinates (zero differences, where the
+    # subgradient is 0) and equal rows (distance 0) are common.
+    x = torch.randint(-2, 3, (rows, 3), generator=gen).double()
+    y = torch.randint(-2, 3, (cols, 3), generator=gen).double()
+    x.requires_grad_()
+    y.requires_grad_()
+    out = sampled_distance(x, y, row, col, p)
+    assert out.shape == (entries, )
+    if not entries:
+        return
+    diff = x[row] - y[col]
+    expected = torch.linalg.vector_norm(diff, ord=p, dim=-1)
+    assert torch.allclose(out, expected, atol=1e-12)
+    g = torch.randn(entries, generator=gen, dtype=torch.float64)
+    grads = torch.autograd.grad((out * g).sum(), (x, y))
+    # Reference gradient, written out: sign(a) for L1, a / ||a|| for L2,
+    # 0 where the difference (or the distance) is 0.
+    if p == 1:
+        weight = diff.detach().sign()
+    else:
+        norm = expected.detach().view(-1, 1)
+        weight = torch.where(norm > 0,
+                             diff.detach() / norm.clamp_min(1e-300),
+                             torch.zeros_like(diff))
+    weight = weight * g.view(-1, 1)
+    want_x = torch.zeros_like(x).index_add_(0, row, weight)
+    want_y = torch.zeros_like(y).index_add_(0, col, -weight)
+    assert torch.allclose(grads[0], want_x, atol=1e-12)
+    assert torch.allclose(grads[1], want_y, atol=1e-12)
+
+
+def test_sampled_distance_gradcheck_and_bad_input():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    y = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    row, col = torch.tensor([0, 2, 2, 1]), torch.tensor([4, 4, 0, 0])
+    for p in (1, 2):
+        assert torch.autograd.gradcheck(
+            lambda a, b: sampled_distance(a, b, row, col, p),
+            (x.clone().requires_grad_(), y.clone().requires_grad_()))
+    with pytest.raises(ValueError, match='p must be 1 or 2'):
+        sampled_distance(x, y, row, col, p=3)
+    with pytest.raises(ValueError, match=r'col index out of range \[0, 5\)'):
+        sampled_distance(x, y, row, col + 1)

@@ -3,7 +3,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, select_queries
+from pyg_kgc.nn.kge.base import KGEDecoder, select_queries, table_corruptions
+from pyg_kgc.utils.sparse import sampled_distance
 
 
 class TransE(KGEDecoder):
@@ -60,10 +61,20 @@ class TransE(KGEDecoder):
     def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
                     candidates: Tensor, corrupt_head: Tensor) -> Tensor:
         # Tails are compared with h + r, heads with t - r.
-        query = select_queries(head + relation, tail - relation,
-                               corrupt_head)
+        query = select_queries(head + relation, tail - relation, corrupt_head)
         return -torch.linalg.vector_norm(candidates - query, ord=self.p,
                                          dim=-1)
+
+    def score_corruptions_of(self, head: Tensor, relation: Tensor,
+                             tail: Tensor, entity: Tensor, candidates: Tensor,
+                             corrupt_head: Tensor) -> Tensor:
+        # || h + r - c || for tails, || c - (t - r) || for heads: distances
+        # of query rows to table rows, one fused op forward and backward.
+        self._check_entities(head, tail, entity)
+        relation = self.relation(relation)
+        return -table_corruptions(
+            head + relation, tail - relation, entity, candidates, corrupt_head,
+            lambda x, y, row, col: sampled_distance(x, y, row, col, self.p))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.entity_dim}, num_relations='

@@ -1,4 +1,4 @@
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -70,19 +70,31 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         self.init(self.entity_emb.data)
         self.decoder.reset_parameters()
 
-    def entity(self, index: Tensor) -> Tensor:
-        r"""The embeddings of entity ids :obj:`index` :math:`[*]`."""
+    def _check_ids(self, index: Tensor) -> None:
         if index.numel() > 0 and (int(index.min()) < 0
                                   or int(index.max()) >= self.num_entities):
             raise IndexError(f"Entity ids must lie in [0, "
                              f"{self.num_entities}), got "
                              f"[{int(index.min())}, {int(index.max())}]")
+
+    def entity(self, index: Tensor) -> Tensor:
+        r"""The embeddings of entity ids :obj:`index` :math:`[*]`."""
+        self._check_ids(index)
         if self.sparse:
             x = F.embedding(index, self.entity_emb, sparse=True)
         else:  # several times faster than F.embedding, backward included
             x = self.entity_emb.index_select(0, index.reshape(-1))
             x = x.view(*index.shape, -1)
         return F.dropout(x, self.entity_dropout, self.training)
+
+    def _heads_and_tails(self, head: Tensor,
+                         tail: Tensor) -> Tuple[Tensor, Tensor]:
+        # One lookup for both sides where the shapes agree: its backward
+        # is one dense [N, d] gradient, not two to be added up.
+        if self.sparse or head.shape != tail.shape:
+            return self.entity(head), self.entity(tail)
+        both = self.entity(torch.stack([head, tail]))
+        return both[0], both[1]
 
     def relation(self, relation: Tensor) -> Tensor:
         r"""The representations of relation ids :obj:`relation`."""
@@ -92,14 +104,13 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
         r"""Scores of the triples of ids :obj:`(head, relation, tail)`, of
         any (equal or broadcastable) shape."""
-        return self.decoder(self.entity(head), self.relation(relation),
-                            self.entity(tail))
+        head, tail = self._heads_and_tails(head, tail)
+        return self.decoder(head, self.relation(relation), tail)
 
     def factors(self, head: Tensor, relation: Tensor,
                 tail: Tensor) -> List[Tensor]:
         r"""The decoder's regularisation factors of a batch of triples."""
-        return self.decoder.factors(self.entity(head),
-                                    self.relation(relation),
+        return self.decoder.factors(self.entity(head), self.relation(relation),
                                     self.entity(tail))
 
     def score_triples(self, head: Tensor, relation: Tensor,
@@ -129,14 +140,22 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
                           entity: Tensor, corrupt_head: Tensor) -> Tensor:
         r"""Scores of the corruptions :obj:`entity` :math:`[B, k]` of each
-        triple (see :meth:`KGScorer.score_corruptions`), gathering only the
-        replacing entities and computing what a triple's corruptions share
-        once (:meth:`KGEDecoder.score_corruptions`)."""
-        return self.decoder.score_corruptions(self.entity(head),
-                                              self.relation(relation),
-                                              self.entity(tail),
-                                              self.entity(entity),
-                                              corrupt_head)
+        triple (see :meth:`KGScorer.score_corruptions`), computing what a
+        triple's corruptions share once: the decoder scores the replacing
+        entities as ids into the embedding table
+        (:meth:`KGEDecoder.score_corruptions_of`), or, with sparse
+        gradients or entity dropout in training, as gathered rows
+        (:meth:`KGEDecoder.score_corruptions`)."""
+        head_emb, tail_emb = self._heads_and_tails(head, tail)
+        relation = self.relation(relation)
+        if self.sparse or (self.training and self.entity_dropout > 0):
+            return self.decoder.score_corruptions(head_emb, relation, tail_emb,
+                                                  self.entity(entity),
+                                                  corrupt_head)
+        self._check_ids(entity)
+        return self.decoder.score_corruptions_of(head_emb, relation, tail_emb,
+                                                 self.entity_emb, entity,
+                                                 corrupt_head)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_entities}, '

@@ -363,12 +363,15 @@ def test_corruptions_equal_corrupted_triples(name):
     cand = torch.randint(9, (5, 6), generator=gen)
     corrupt_head = torch.rand(5, 6, generator=gen) < 0.5
 
-    def grads(fast):
+    def grads(mode):
         x = entity.clone().requires_grad_()
         decoder.zero_grad()
-        if fast:
+        if mode == 'gathered':
             scores = decoder.score_corruptions(x[h], r, x[t], x[cand],
                                                corrupt_head)
+        elif mode == 'table':  # DistMult, ComplEx, bilinear: sampled_dot
+            scores = decoder.score_corruptions_of(x[h], r, x[t], x, cand,
+                                                  corrupt_head)
         else:
             nh = torch.where(corrupt_head, cand, h.view(-1, 1))
             nt = torch.where(corrupt_head, t.view(-1, 1), cand)
@@ -376,8 +379,17 @@ def test_corruptions_equal_corrupted_triples(name):
         (scores * rand(5, 6, seed=5)).sum().backward()
         return scores.detach(), x.grad, decoder.relation_emb.grad
 
-    for fast, slow in zip(grads(True), grads(False)):
-        assert torch.allclose(fast, slow, rtol=1e-9, atol=1e-9)
+    slow = grads('each')
+    for mode in ('gathered', 'table'):
+        for got, want in zip(grads(mode), slow):
+            assert torch.allclose(got, want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match='corrupt_head must have the shape'):
+        DistMult(4,
+                 3).score_corruptions_of(torch.randn(2,
+                                                     4), torch.tensor([0, 1]),
+                                         torch.randn(2, 4), torch.randn(5, 4),
+                                         torch.zeros(2, 3, dtype=torch.long),
+                                         torch.zeros(2, 2, dtype=torch.bool))
 
 
 def test_embedding_scorer_checks_supplied_relation_ids():

@@ -157,3 +157,18 @@ def test_score_corruptions(name):
     # The scoring interface's generic default gives the same.
     generic = KGScorer.score_corruptions(model, h, r, t, entity, corrupt_head)
     assert torch.allclose(generic, expected)
+    # Gradients: the table path (sampled products for DistMult, ComplEx
+    # and bilinear) against the corrupted triples scored one by one.
+    weight = torch.rand(entity.shape, dtype=torch.float64)
+    grads = []
+    for scores in (
+            lambda: model.score_corruptions(h, r, t, entity, corrupt_head),
+            lambda: model(nh,
+                          r.view(-1, 1).expand_as(entity), nt)):
+        model.zero_grad()
+        (scores() * weight).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for got, want in zip(*grads):
+        assert torch.allclose(got, want, atol=1e-12)
+    with pytest.raises(IndexError, match=r'Entity ids must lie in \[0, '):
+        model.score_corruptions(h, r, t, entity + N, corrupt_head)
