@@ -31,10 +31,13 @@ def _csr_tensor(crow: Tensor, col: Tensor, value: Tensor,
 
 
 def _spmm(matrix: Tensor, dense: Tensor) -> Tensor:
-    r"""A CSR matrix times a dense one. On CPU, :func:`torch.mm` given a
-    fresh output (its contents are ignored) writes the product directly,
-    several times faster than :obj:`matrix @ dense`, which zero-fills a
-    result and copies it between layouts."""
+    r"""A CSR matrix times a dense one, for few nonzeros per output row (as
+    in :func:`sampled_dot`'s backward pass). There, CPU's
+    :func:`torch.mm` given a fresh output (its contents are ignored)
+    writes the product directly, several times faster than
+    :obj:`matrix @ dense`, which zero-fills a result and copies it between
+    layouts. (Not so for the large products of :class:`SparseMatrix`,
+    where :obj:`@` is as fast and parallel.)"""
     if matrix.device.type != 'cpu':
         return matrix @ dense
     out = dense.new_empty(matrix.size(0), dense.size(1))
@@ -51,11 +54,11 @@ class _Multiply(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, matrix: Tensor, transposed: Tensor) -> Tensor:
         ctx.transposed = transposed
-        return _spmm(matrix, x)
+        return matrix @ x
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return _spmm(ctx.transposed, grad.contiguous()), None, None
+        return ctx.transposed @ grad.contiguous(), None, None
 
 
 class SparseMatrix:
