@@ -172,9 +172,10 @@ def main():
             if k == 0:
                 continue
             negatives = torch.randint(train.num_nodes, (a.numel(), k))
+            tails = torch.zeros(negatives.shape, dtype=torch.bool)
             scores = torch.cat([
                 model(a, rel, answer).view(-1, 1),
-                model(a.view(-1, 1), rel.view(-1, 1), negatives)
+                model.score_corruptions(a, rel, answer, negatives, tails)
             ], dim=1)
             loss = loss + cross_entropy_loss(
                 scores, torch.zeros_like(a))  # the positive is column 0
