@@ -76,6 +76,12 @@ CONFIGS = {
         regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
         lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
         n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    # DistMult with UMLS's ComplEx settings, untuned: the factorisation
+    # model that a transductive ReFactor GNN (examples/refactor.py) steps.
+    ('UMLS', 'DistMult'): dict(
+        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
     # Nations (14 entities, 199 validation triples) is noisy: chosen by
     # mean validation MRR over 4 seeds among 14 settings (and over RESCAL
     # and RotatE, both far worse).
