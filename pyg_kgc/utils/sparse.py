@@ -222,12 +222,16 @@ class _SampledDistance(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):
+        # The kept [E, F] tensor becomes the weights in place (while it is
+        # in cache, without a fresh [E, F] allocation): a second backward
+        # pass through the same graph is refused by autograd's check of
+        # saved tensors.
         diff, out, row, col = ctx.saved_tensors
         if ctx.p == 1:  # the signs
-            weight = diff * grad.view(-1, 1)
+            weight = diff.mul_(grad.view(-1, 1))
         else:  # a / ||a||, 0 where the distance is 0
-            weight = diff / out.clamp_min(torch.finfo(out.dtype).tiny).view(
-                -1, 1)
+            tiny = torch.finfo(out.dtype).tiny
+            weight = diff.div_(out.clamp_min(tiny).view(-1, 1))
             weight.mul_(grad.view(-1, 1))
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
@@ -252,7 +256,9 @@ def sampled_distance(x: Tensor, y: Tensor, row: Tensor, col: Tensor,
     (TransE's corruptions): one :math:`[E, F]` difference is kept for the
     backward pass, which scales it in place and scatters it into both
     inputs, where autograd would keep and broadcast several
-    :math:`[E, F]` intermediates.
+    :math:`[E, F]` intermediates. The backward pass can therefore run
+    once per graph (a second one, with :obj:`retain_graph=True`, raises
+    autograd's error about a saved tensor modified in place).
 
     Args:
         x (torch.Tensor): :math:`[M, F]`, floating point.
