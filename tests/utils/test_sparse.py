@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyg_kgc.utils.sparse import SparseMatrix, sampled_distance, sampled_dot
+from pyg_kgc.utils.sparse import SparseMatrix, sampled_dot
 
 
 @settings(max_examples=50, deadline=None)
@@ -106,81 +106,3 @@ def test_sampled_dot_bad_input():
         sampled_dot(x, y, torch.tensor([2]), torch.tensor([0]))
     with pytest.raises(ValueError, match=r'col index out of range \[0, 4\)'):
         sampled_dot(x, y, torch.tensor([0]), torch.tensor([-1]))
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 30),
-       st.sampled_from([1, 2]), st.integers(0, 10_000))
-def test_sampled_distance_matches_gathered_rows(rows, cols, entries, p, seed):
-    gen = torch.Generator().manual_seed(seed)
-    row = torch.randint(rows, (entries, ), generator=gen)
-    col = torch.randint(cols, (entries, ), generator=gen)
-    # Small integers: equal coordinates (zero differences, where the
-    # subgradient is 0) and equal rows (distance 0) are common.
-    x = torch.randint(-2, 3, (rows, 3), generator=gen).double()
-    y = torch.randint(-2, 3, (cols, 3), generator=gen).double()
-    x.requires_grad_()
-    y.requires_grad_()
-    out = sampled_distance(x, y, row, col, p)
-    assert out.shape == (entries, )
-    if not entries:
-        return
-    diff = x[row] - y[col]
-    expected = torch.linalg.vector_norm(diff, ord=p, dim=-1)
-    assert torch.allclose(out, expected, atol=1e-12)
-    g = torch.randn(entries, generator=gen, dtype=torch.float64)
-    grads = torch.autograd.grad((out * g).sum(), (x, y))
-    # Reference gradient, written out: sign(a) for L1, a / ||a|| for L2,
-    # 0 where the difference (or the distance) is 0.
-    if p == 1:
-        weight = diff.detach().sign()
-    else:
-        norm = expected.detach().view(-1, 1)
-        weight = torch.where(norm > 0,
-                             diff.detach() / norm.clamp_min(1e-300),
-                             torch.zeros_like(diff))
-    weight = weight * g.view(-1, 1)
-    want_x = torch.zeros_like(x).index_add_(0, row, weight)
-    want_y = torch.zeros_like(y).index_add_(0, col, -weight)
-    assert torch.allclose(grads[0], want_x, atol=1e-12)
-    assert torch.allclose(grads[1], want_y, atol=1e-12)
-
-
-def test_sampled_distance_finite_differences_and_bad_input():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 4, generator=gen, dtype=torch.float64)
-    y = torch.randn(5, 4, generator=gen, dtype=torch.float64)
-    row, col = torch.tensor([0, 2, 2, 1]), torch.tensor([4, 4, 0, 0])
-    weight = torch.rand(4, generator=gen, dtype=torch.float64)
-    eps = 1e-6
-    for p in (1, 2):
-
-        def loss(a, b):
-            return float((sampled_distance(a, b, row, col, p) * weight).sum())
-
-        a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
-        (sampled_distance(a, b, row, col, p) * weight).sum().backward()
-        for tensor, grad, other in ((x, a.grad, y), (y, b.grad, x)):
-            for i in range(tensor.size(0)):
-                for j in range(tensor.size(1)):
-                    up, down = tensor.clone(), tensor.clone()
-                    up[i, j] += eps
-                    down[i, j] -= eps
-                    if tensor is x:
-                        numeric = (loss(up, other) - loss(down, other)) / (2 *
-                                                                           eps)
-                    else:
-                        numeric = (loss(other, up) - loss(other, down)) / (2 *
-                                                                           eps)
-                    assert abs(numeric - float(grad[i, j])) < 1e-6
-        # The backward pass reuses its kept difference: autograd refuses a
-        # second one through the same graph.
-        a = x.clone().requires_grad_()
-        out = sampled_distance(a, y, row, col, p).sum()
-        out.backward(retain_graph=True)
-        with pytest.raises(RuntimeError, match='modified by an inplace'):
-            out.backward()
-    with pytest.raises(ValueError, match='p must be 1 or 2'):
-        sampled_distance(x, y, row, col, p=3)
-    with pytest.raises(ValueError, match=r'col index out of range \[0, 5\)'):
-        sampled_distance(x, y, row, col + 1)

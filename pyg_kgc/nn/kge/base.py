@@ -75,6 +75,97 @@ def select_queries(tail_query: Tensor, head_query: Tensor,
     return both.index_select(0, index.view(-1)).view(num_rows, k, -1)
 
 
+class _CorruptionDistances(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tail_query: Tensor, head_query: Tensor, entity: Tensor,
+                candidates: Tensor, corrupt_head: Tensor, p: int) -> Tensor:
+        num_rows, k = candidates.shape
+        # c - q, built in the gathered candidates' memory: minus the tail
+        # query everywhere, plus (tail query - head query) where the head
+        # is replaced; no [B, k, d] tensor of queries.
+        diff = entity.index_select(0, candidates.reshape(-1))
+        diff = diff.view(num_rows, k, -1).sub_(tail_query.unsqueeze(1))
+        diff.addcmul_(
+            corrupt_head.unsqueeze(-1).to(diff.dtype),
+            (tail_query - head_query).unsqueeze(1))
+        out = torch.linalg.vector_norm(diff, ord=p, dim=-1)
+        if p == 1:  # keep only what the backward pass needs
+            diff.sign_()
+        ctx.save_for_backward(diff, out, candidates, corrupt_head)
+        ctx.p, ctx.num_entities = p, entity.size(0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        # The kept [B, k, d] tensor becomes d out / d c in place (no fresh
+        # allocation); a second backward pass through the same graph is
+        # refused by autograd's check of saved tensors.
+        diff, out, candidates, corrupt_head = ctx.saved_tensors
+        if ctx.p == 1:
+            weight = diff.mul_(grad.unsqueeze(-1))
+        else:  # (c - q) / ||c - q||, 0 where the distance is 0
+            tiny = torch.finfo(out.dtype).tiny
+            weight = diff.div_(out.clamp_min(tiny).unsqueeze(-1))
+            weight.mul_(grad.unsqueeze(-1))
+        num_rows, k, dim = weight.shape
+        flat = weight.view(-1, dim)
+        grad_tail = grad_head = grad_entity = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            row = 2 * torch.arange(num_rows, device=weight.device).view(-1, 1)
+            row = (row + corrupt_head.long()).view(-1)
+            both = weight.new_zeros(2 * num_rows, dim)
+            both.index_add_(0, row, flat, alpha=-1)  # d / dq = -d / dc
+            grad_tail, grad_head = both[0::2], both[1::2]
+        if ctx.needs_input_grad[2]:
+            grad_entity = weight.new_zeros(ctx.num_entities, dim)
+            grad_entity.index_add_(0, candidates.reshape(-1), flat)
+        return grad_tail, grad_head, grad_entity, None, None, None
+
+
+def corruption_distances(tail_query: Tensor, head_query: Tensor,
+                         entity: Tensor, candidates: Tensor,
+                         corrupt_head: Tensor, p: int = 1) -> Tensor:
+    r"""Distances :math:`\| \mathbf{q}_{ij} - \mathbf{e}_{c_{ij}} \|_p`
+    (:math:`p \in \{1, 2\}`) of the corruptions of :math:`B` triples, given
+    as ids :obj:`candidates` :math:`[B, k]` into the entity table
+    :obj:`entity` :math:`[N, d]`: :math:`\mathbf{q}_{ij}` is row
+    :math:`i`'s head query where :obj:`corrupt_head[i, j]`, else its tail
+    query (for TransE :math:`\mathbf{h} + \mathbf{r}` and :math:`\mathbf{t}
+    - \mathbf{r}`). Differentiable in the queries and the table
+    (subgradient 0 where a coordinate difference, or for :math:`p = 2` the
+    distance, is 0).
+
+    One :math:`[B, k, d]` tensor is made, by gathering the candidates, and
+    turned into the differences, then (:math:`p = 1`) their signs, then
+    the backward pass's weights in place; the queries are never expanded
+    to :math:`[B, k, d]`. The backward pass can therefore run once per
+    graph: a second one (:obj:`retain_graph=True`) raises autograd's error
+    about a saved tensor modified in place.
+
+    :rtype: :class:`torch.Tensor` :math:`[B, k]`
+    """
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2, got {p}")
+    if (tail_query.dim() != 2 or tail_query.shape != head_query.shape
+            or entity.dim() != 2 or entity.size(1) != tail_query.size(1)):
+        raise ValueError(f"Expected queries [B, d] and an entity table "
+                         f"[N, d], got {list(tail_query.shape)}, "
+                         f"{list(head_query.shape)} and {list(entity.shape)}")
+    if (candidates.shape != corrupt_head.shape or candidates.dim() != 2
+            or candidates.size(0) != tail_query.size(0)):
+        raise ValueError(f"candidates and corrupt_head must both be "
+                         f"[{tail_query.size(0)}, k], got "
+                         f"{list(candidates.shape)} and "
+                         f"{list(corrupt_head.shape)}")
+    if candidates.numel() and (int(candidates.min()) < 0
+                               or int(candidates.max()) >= entity.size(0)):
+        raise IndexError(f"Candidate ids must lie in [0, {entity.size(0)})")
+    return _CorruptionDistances.apply(tail_query, head_query,
+                                      entity.to(tail_query.dtype),
+                                      candidates.long(), corrupt_head.bool(),
+                                      p)
+
+
 def check_relation_ids(relation: Tensor, num_relations: int) -> None:
     r"""Raises an :class:`IndexError` unless every relation id lies in
     :math:`[0, \text{num_relations})`."""

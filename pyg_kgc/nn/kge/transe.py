@@ -3,8 +3,11 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, select_queries, table_corruptions
-from pyg_kgc.utils.sparse import sampled_distance
+from pyg_kgc.nn.kge.base import (
+    KGEDecoder,
+    corruption_distances,
+    select_queries,
+)
 
 
 class TransE(KGEDecoder):
@@ -69,12 +72,11 @@ class TransE(KGEDecoder):
                              tail: Tensor, entity: Tensor, candidates: Tensor,
                              corrupt_head: Tensor) -> Tensor:
         # || h + r - c || for tails, || c - (t - r) || for heads: distances
-        # of query rows to table rows, one fused op forward and backward.
+        # to two queries per triple, one fused op forward and backward.
         self._check_entities(head, tail, entity)
         relation = self.relation(relation)
-        return -table_corruptions(
-            head + relation, tail - relation, entity, candidates, corrupt_head,
-            lambda x, y, row, col: sampled_distance(x, y, row, col, self.p))
+        return -corruption_distances(head + relation, tail - relation, entity,
+                                     candidates, corrupt_head, self.p)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.entity_dim}, num_relations='
