@@ -1,7 +1,7 @@
 r"""The base class of knowledge graph embedding decoders, and the bridge from
 a decoder and entity representations to the scoring interface."""
 import math
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -78,7 +78,8 @@ def select_queries(tail_query: Tensor, head_query: Tensor,
 class _CorruptionDistances(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tail_query: Tensor, head_query: Tensor, entity: Tensor,
-                candidates: Tensor, corrupt_head: Tensor, p: int) -> Tensor:
+                candidates: Tensor, corrupt_head: Tensor,
+                p: Union[int, str]) -> Tensor:
         num_rows, k = candidates.shape
         # c - q, built in the gathered candidates' memory: minus the tail
         # query everywhere, plus (tail query - head query) where the head
@@ -88,25 +89,32 @@ class _CorruptionDistances(torch.autograd.Function):
         diff.addcmul_(
             corrupt_head.unsqueeze(-1).to(diff.dtype),
             (tail_query - head_query).unsqueeze(1))
-        out = torch.linalg.vector_norm(diff, ord=p, dim=-1)
-        if p == 1:  # keep only what the backward pass needs
+        # Keep only what the backward pass needs, in the same memory: the
+        # derivative of the distance in c (the signs, the unit vector, or
+        # the unit vector of every (re, im) pair; 0 where undefined).
+        tiny = torch.finfo(diff.dtype).tiny
+        if p == 1:
+            out = torch.linalg.vector_norm(diff, ord=1, dim=-1)
             diff.sign_()
-        ctx.save_for_backward(diff, out, candidates, corrupt_head)
-        ctx.p, ctx.num_entities = p, entity.size(0)
+        elif p == 2:
+            out = torch.linalg.vector_norm(diff, ord=2, dim=-1)
+            diff.div_(out.clamp_min(tiny).unsqueeze(-1))
+        else:  # 'complex': the sum of the moduli of the (re, im) pairs
+            pairs = diff.unflatten(-1, (-1, 2))
+            modulus = torch.linalg.vector_norm(pairs, ord=2, dim=-1)
+            out = modulus.sum(dim=-1)
+            pairs.div_(modulus.clamp_min(tiny).unsqueeze(-1))
+        ctx.save_for_backward(diff, candidates, corrupt_head)
+        ctx.num_entities = entity.size(0)
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        # The kept [B, k, d] tensor becomes d out / d c in place (no fresh
-        # allocation); a second backward pass through the same graph is
-        # refused by autograd's check of saved tensors.
-        diff, out, candidates, corrupt_head = ctx.saved_tensors
-        if ctx.p == 1:
-            weight = diff.mul_(grad.unsqueeze(-1))
-        else:  # (c - q) / ||c - q||, 0 where the distance is 0
-            tiny = torch.finfo(out.dtype).tiny
-            weight = diff.div_(out.clamp_min(tiny).unsqueeze(-1))
-            weight.mul_(grad.unsqueeze(-1))
+        # The kept [B, k, d] derivatives become the weights in place (no
+        # fresh allocation); a second backward pass through the same graph
+        # is refused by autograd's check of saved tensors.
+        derivative, candidates, corrupt_head = ctx.saved_tensors
+        weight = derivative.mul_(grad.unsqueeze(-1))
         num_rows, k, dim = weight.shape
         flat = weight.view(-1, dim)
         grad_tail = grad_head = grad_entity = None
@@ -124,33 +132,41 @@ class _CorruptionDistances(torch.autograd.Function):
 
 def corruption_distances(tail_query: Tensor, head_query: Tensor,
                          entity: Tensor, candidates: Tensor,
-                         corrupt_head: Tensor, p: int = 1) -> Tensor:
-    r"""Distances :math:`\| \mathbf{q}_{ij} - \mathbf{e}_{c_{ij}} \|_p`
-    (:math:`p \in \{1, 2\}`) of the corruptions of :math:`B` triples, given
-    as ids :obj:`candidates` :math:`[B, k]` into the entity table
-    :obj:`entity` :math:`[N, d]`: :math:`\mathbf{q}_{ij}` is row
-    :math:`i`'s head query where :obj:`corrupt_head[i, j]`, else its tail
-    query (for TransE :math:`\mathbf{h} + \mathbf{r}` and :math:`\mathbf{t}
-    - \mathbf{r}`). Differentiable in the queries and the table
-    (subgradient 0 where a coordinate difference, or for :math:`p = 2` the
-    distance, is 0).
+                         corrupt_head: Tensor, p: Union[int,
+                                                        str] = 1) -> Tensor:
+    r"""Distances :math:`\| \mathbf{q}_{ij} - \mathbf{e}_{c_{ij}} \|` of the
+    corruptions of :math:`B` triples, given as ids :obj:`candidates`
+    :math:`[B, k]` into the entity table :obj:`entity` :math:`[N, d]`:
+    :math:`\mathbf{q}_{ij}` is row :math:`i`'s head query where
+    :obj:`corrupt_head[i, j]`, else its tail query (for TransE
+    :math:`\mathbf{h} + \mathbf{r}` and :math:`\mathbf{t} - \mathbf{r}`,
+    for RotatE :math:`\mathbf{h} \circ e^{i \theta}` and
+    :math:`\mathbf{t} \circ e^{-i \theta}`). The distance is the L1
+    (:obj:`p=1`) or L2 (:obj:`p=2`) norm, or (:obj:`p="complex"`) the sum
+    of the moduli of complex coordinates stored as interleaved
+    :math:`(\mathrm{re}, \mathrm{im})` pairs. Differentiable in the
+    queries and the table, with derivative 0 where a coordinate difference
+    (L1), the distance (L2) or a complex difference is 0.
 
     One :math:`[B, k, d]` tensor is made, by gathering the candidates, and
-    turned into the differences, then (:math:`p = 1`) their signs, then
-    the backward pass's weights in place; the queries are never expanded
-    to :math:`[B, k, d]`. The backward pass can therefore run once per
-    graph: a second one (:obj:`retain_graph=True`) raises autograd's error
-    about a saved tensor modified in place.
+    turned in place into the differences, then the derivatives, then the
+    backward pass's weights; the queries are never expanded to
+    :math:`[B, k, d]`. The backward pass can therefore run once per graph:
+    a second one (:obj:`retain_graph=True`) raises autograd's error about
+    a saved tensor modified in place.
 
     :rtype: :class:`torch.Tensor` :math:`[B, k]`
     """
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p}")
+    if p not in (1, 2, 'complex'):
+        raise ValueError(f"p must be 1, 2 or 'complex', got {p!r}")
     if (tail_query.dim() != 2 or tail_query.shape != head_query.shape
             or entity.dim() != 2 or entity.size(1) != tail_query.size(1)):
         raise ValueError(f"Expected queries [B, d] and an entity table "
                          f"[N, d], got {list(tail_query.shape)}, "
                          f"{list(head_query.shape)} and {list(entity.shape)}")
+    if p == 'complex' and entity.size(1) % 2 != 0:
+        raise ValueError(f"Complex coordinates need an even width, got "
+                         f"{entity.size(1)}")
     if (candidates.shape != corrupt_head.shape or candidates.dim() != 2
             or candidates.size(0) != tail_query.size(0)):
         raise ValueError(f"candidates and corrupt_head must both be "

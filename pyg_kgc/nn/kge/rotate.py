@@ -4,7 +4,11 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder, select_queries
+from pyg_kgc.nn.kge.base import (
+    KGEDecoder,
+    corruption_distances,
+    select_queries,
+)
 from pyg_kgc.nn.kge.complex import as_complex, as_real, complex_modulus
 
 
@@ -12,8 +16,8 @@ def rotate(x: Tensor, phase: Tensor) -> Tensor:
     r"""Multiplies the complex vectors :obj:`x` (interleaved real storage,
     :math:`[*, 2k]`) elementwise by :math:`e^{i \theta}`, :obj:`phase`
     :math:`[*, k]`."""
-    return as_real(as_complex(x) *
-                   torch.complex(torch.cos(phase), torch.sin(phase)))
+    return as_real(
+        as_complex(x) * torch.complex(torch.cos(phase), torch.sin(phase)))
 
 
 def complex_l1_distance(x: Tensor, y: Tensor) -> Tensor:
@@ -92,9 +96,20 @@ class RotatE(KGEDecoder):
                     candidates: Tensor, corrupt_head: Tensor) -> Tensor:
         # Rotations once per triple: tails are compared with h e^{i theta},
         # heads with t e^{-i theta}.
-        query = select_queries(rotate(head, relation),
-                               rotate(tail, -relation), corrupt_head)
+        query = select_queries(rotate(head, relation), rotate(tail, -relation),
+                               corrupt_head)
         return -complex_l1_distance(query, candidates)
+
+    def score_corruptions_of(self, head: Tensor, relation: Tensor,
+                             tail: Tensor, entity: Tensor, candidates: Tensor,
+                             corrupt_head: Tensor) -> Tensor:
+        # The same distances as corruptions(), to the two rotated queries
+        # of a triple, fused forward and backward.
+        self._check_entities(head, tail, entity)
+        relation = self.relation(relation)
+        return -corruption_distances(rotate(head, relation),
+                                     rotate(tail, -relation), entity,
+                                     candidates, corrupt_head, 'complex')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.relation_dim}, '

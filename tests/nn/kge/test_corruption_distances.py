@@ -1,5 +1,6 @@
-r"""`corruption_distances` (TransE's fused corruption scoring) against the
-distances of gathered rows computed by autograd, and finite differences."""
+r"""`corruption_distances` (TransE's and RotatE's fused corruption scoring)
+against the distances of gathered rows computed by autograd, and finite
+differences."""
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,12 +12,16 @@ from pyg_kgc.nn.kge.base import corruption_distances
 def gathered(tail_query, head_query, entity, candidates, corrupt_head, p):
     query = torch.where(corrupt_head.unsqueeze(-1), head_query.unsqueeze(1),
                         tail_query.unsqueeze(1))
-    return torch.linalg.vector_norm(query - entity[candidates], ord=p, dim=-1)
+    diff = query - entity[candidates]
+    if p == 'complex':  # moduli of the (re, im) pairs, summed
+        pairs = diff.unflatten(-1, (-1, 2))
+        return torch.linalg.vector_norm(pairs, ord=2, dim=-1).sum(-1)
+    return torch.linalg.vector_norm(diff, ord=p, dim=-1)
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 5), st.integers(1, 6), st.integers(1, 4),
-       st.sampled_from([1, 2]), st.integers(0, 10_000))
+       st.sampled_from([1, 2, 'complex']), st.integers(0, 10_000))
 def test_equals_gathered_rows(num_rows, num_entities, k, p, seed):
     gen = torch.Generator().manual_seed(seed)
 
@@ -26,7 +31,7 @@ def test_equals_gathered_rows(num_rows, num_entities, k, p, seed):
         x = torch.randint(-2, 3, shape, generator=gen).double()
         return x.requires_grad_()
 
-    inputs = [leaf(num_rows, 3), leaf(num_rows, 3), leaf(num_entities, 3)]
+    inputs = [leaf(num_rows, 4), leaf(num_rows, 4), leaf(num_entities, 4)]
     candidates = torch.randint(num_entities, (num_rows, k), generator=gen)
     corrupt_head = torch.rand(num_rows, k, generator=gen) < 0.5
     weight = torch.randn(num_rows, k, generator=gen, dtype=torch.float64)
@@ -40,9 +45,9 @@ def test_equals_gathered_rows(num_rows, num_entities, k, p, seed):
         assert torch.allclose(got, want, atol=1e-12)
 
 
-@pytest.mark.parametrize('p', [1, 2])
+@pytest.mark.parametrize('p', [1, 2, 'complex'])
 def test_finite_differences_and_single_backward(p):
-    gen = torch.Generator().manual_seed(p)
+    gen = torch.Generator().manual_seed(7)
     inputs = [
         torch.randn(3, 4, generator=gen, dtype=torch.float64) for _ in range(2)
     ] + [torch.randn(5, 4, generator=gen, dtype=torch.float64)]
@@ -81,8 +86,11 @@ def test_bad_input():
     query, entity = torch.randn(2, 3), torch.randn(4, 3)
     candidates = torch.tensor([[0, 3], [1, 2]])
     corrupt_head = torch.zeros(2, 2, dtype=torch.bool)
-    with pytest.raises(ValueError, match='p must be 1 or 2'):
+    with pytest.raises(ValueError, match="p must be 1, 2 or 'complex'"):
         corruption_distances(query, query, entity, candidates, corrupt_head, 3)
+    with pytest.raises(ValueError, match='even width'):
+        corruption_distances(query, query, entity, candidates, corrupt_head,
+                             'complex')
     with pytest.raises(ValueError, match='entity table'):
         corruption_distances(query, query, torch.randn(4, 2), candidates,
                              corrupt_head)
