@@ -13,14 +13,19 @@ def _check_range(ids: Tensor, bound: int, name: str) -> None:
         raise ValueError(f"{name} index out of range [0, {bound})")
 
 
+def _crow(row: Tensor, num_rows: int) -> Tensor:
+    r"""CSR row pointers of entries sorted by :obj:`row`."""
+    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.bincount(row, minlength=num_rows).cumsum(0)
+    return crow
+
+
 def _csr_pattern(row: Tensor, col: Tensor, num_rows: int,
                  num_cols: int) -> Tuple[Tensor, Tensor, Tensor]:
     r"""CSR row pointers and column indices of the entries :obj:`(row,
     col)` (repeats kept), and the order that sorts the entries into it."""
     order = torch.argsort(row * num_cols + col)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.bincount(row, minlength=num_rows).cumsum(0)
-    return crow, col[order], order
+    return _crow(row, num_rows), col[order], order
 
 
 def _csr_tensor(crow: Tensor, col: Tensor, value: Tensor,
@@ -154,8 +159,7 @@ class _SampledDot(torch.autograd.Function):
         key, inverse = torch.unique(row * size[1] + col, sorted=True,
                                     return_inverse=True)
         pair_row, pair_col = key // size[1], key % size[1]
-        crow = torch.zeros(size[0] + 1, dtype=torch.long, device=x.device)
-        crow[1:] = torch.bincount(pair_row, minlength=size[0]).cumsum(0)
+        crow = _crow(pair_row, size[0])
         pattern = _csr_tensor(crow, pair_col, x.new_zeros(key.numel()), size)
         values = torch.sparse.sampled_addmm(pattern, x, y.t(),
                                             beta=0.0).values()

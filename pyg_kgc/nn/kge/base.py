@@ -38,27 +38,38 @@ def dot_corruptions(tail_query: Tensor, head_query: Tensor, candidates: Tensor,
     return torch.where(corrupt_head, both[..., 1], both[..., 0])
 
 
-def table_corruptions(
-        tail_query: Tensor, head_query: Tensor, entity: Tensor,
-        candidates: Tensor, corrupt_head: Tensor,
-        pairs: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]) -> Tensor:
-    r"""Scores of corruptions given as ids :obj:`candidates` :math:`[B, k]`
-    into the entity table :obj:`entity` :math:`[N, d]`, for decoders whose
-    score of a corruption pairs one of its row's two queries :math:`[B, d]`
-    (the tail query where :obj:`corrupt_head` is false, else the head
-    query) with the candidate's row of the table: :obj:`pairs(queries,
-    entity, row, col)` (e.g. :func:`~pyg_kgc.utils.sampled_dot`) scores
-    the pairs of rows without gathering :math:`[B, k, d]` tensors of
-    both."""
+def _stacked_queries(tail_query: Tensor, head_query: Tensor) -> Tensor:
+    r"""The :math:`[2B, d]` stack of the queries of :math:`B` triples: row
+    :math:`2i` is triple :math:`i`'s tail query, row :math:`2i + 1` its head
+    query."""
+    return torch.stack([tail_query, head_query], dim=1).flatten(0, 1)
+
+
+def _query_rows(corrupt_head: Tensor) -> Tensor:
+    r"""For the corruptions :math:`[B, k]`, the row of each one's query in
+    :func:`_stacked_queries`, flattened to :math:`[B k]`."""
+    row = 2 * torch.arange(corrupt_head.size(0), device=corrupt_head.device)
+    return (row.view(-1, 1) + corrupt_head.long()).view(-1)
+
+
+def sampled_dot_corruptions(tail_query: Tensor, head_query: Tensor,
+                            entity: Tensor, candidates: Tensor,
+                            corrupt_head: Tensor) -> Tensor:
+    r"""Scores :math:`\langle \mathbf{q}_{ij}, \mathbf{e}_{c_{ij}}
+    \rangle` of corruptions given as ids :obj:`candidates` :math:`[B, k]`
+    into the entity table :obj:`entity` :math:`[N, d]`, with
+    :math:`\mathbf{q}_{ij}` row :math:`i`'s head query where
+    :obj:`corrupt_head[i, j]`, else its tail query: one
+    :func:`~pyg_kgc.utils.sampled_dot` of the :math:`[2B, d]` queries and
+    the table, without gathering :math:`[B, k, d]` tensors of either."""
     if corrupt_head.shape != candidates.shape:
         raise ValueError(f"corrupt_head must have the shape of the "
                          f"candidates {list(candidates.shape)}, got "
                          f"{list(corrupt_head.shape)}")
-    queries = torch.stack([tail_query, head_query], dim=1).flatten(0, 1)
-    row = 2 * torch.arange(candidates.size(0), device=candidates.device)
-    row = row.view(-1, 1) + corrupt_head.long()  # row 2i + 1: head query
-    return pairs(queries, entity.to(queries.dtype), row.reshape(-1),
-                 candidates.reshape(-1)).view(candidates.shape)
+    queries = _stacked_queries(tail_query, head_query)
+    return sampled_dot(queries, entity.to(queries.dtype),
+                       _query_rows(corrupt_head),
+                       candidates.reshape(-1)).view(candidates.shape)
 
 
 def select_queries(tail_query: Tensor, head_query: Tensor,
@@ -69,10 +80,9 @@ def select_queries(tail_query: Tensor, head_query: Tensor,
     :func:`torch.index_select` (whose backward is one :obj:`index_add_`,
     unlike a broadcast :func:`torch.where`'s)."""
     num_rows, k = corrupt_head.shape
-    both = torch.stack([tail_query, head_query], dim=1).flatten(0, 1)
-    index = 2 * torch.arange(num_rows, device=corrupt_head.device).view(
-        -1, 1) + corrupt_head.long()
-    return both.index_select(0, index.view(-1)).view(num_rows, k, -1)
+    both = _stacked_queries(tail_query, head_query)
+    return both.index_select(0,
+                             _query_rows(corrupt_head)).view(num_rows, k, -1)
 
 
 class _CorruptionDistances(torch.autograd.Function):
@@ -119,10 +129,9 @@ class _CorruptionDistances(torch.autograd.Function):
         flat = weight.view(-1, dim)
         grad_tail = grad_head = grad_entity = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            row = 2 * torch.arange(num_rows, device=weight.device).view(-1, 1)
-            row = (row + corrupt_head.long()).view(-1)
-            both = weight.new_zeros(2 * num_rows, dim)
-            both.index_add_(0, row, flat, alpha=-1)  # d / dq = -d / dc
+            both = weight.new_zeros(2 * num_rows, dim)  # _stacked_queries
+            both.index_add_(0, _query_rows(corrupt_head), flat,
+                            alpha=-1)  # d / dq = -d / dc
             grad_tail, grad_head = both[0::2], both[1::2]
         if ctx.needs_input_grad[2]:
             grad_entity = weight.new_zeros(ctx.num_entities, dim)
@@ -458,9 +467,9 @@ class DotProductDecoder(KGEDecoder):
                                                 candidates, corrupt_head)
         self._check_entities(head, tail, entity)
         relation = self.relation(relation)
-        return table_corruptions(self.tail_query(head, relation),
-                                 self.head_query(relation, tail), entity,
-                                 candidates, corrupt_head, sampled_dot)
+        return sampled_dot_corruptions(self.tail_query(head, relation),
+                                       self.head_query(relation, tail), entity,
+                                       candidates, corrupt_head)
 
 
 class EmbeddingScorer(KGScorer):
