@@ -6,7 +6,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from pyg_kgc.evaluation.known_triples import KnownTriples, check_triples
-from pyg_kgc.evaluation.ranking import SIDES, RankingResult, filtered_ranks
+from pyg_kgc.evaluation.ranking import (
+    SIDES,
+    RankingResult,
+    check_score_shape,
+    check_sides,
+    filtered_ranks,
+)
 from pyg_kgc.evaluation.scoring import KGScorer
 
 
@@ -77,10 +83,7 @@ class RankingEvaluator:
 
     def _check(self, scorer: KGScorer, edge_index: Tensor, edge_type: Tensor,
                sides: Sequence[str]) -> None:
-        for side in sides:
-            if side not in SIDES:
-                raise ValueError(f"Unknown side {side!r}; expected 'head' "
-                                 f"and/or 'tail'")
+        check_sides(sides)
         num_entities = getattr(scorer, 'num_entities', None)
         if num_entities is not None and num_entities != self.num_nodes:
             raise ValueError(
@@ -178,10 +181,7 @@ class RankingEvaluator:
                     scores = scorer.score_heads(r, t, candidates, out=buffer)
                     row, col = self.known.heads(r, t)
                     target = h
-                if scores.shape != (h.numel(), num_candidates):
-                    raise ValueError(
-                        f"score_{side}s returned shape {list(scores.shape)}, "
-                        f"expected {[h.numel(), num_candidates]}")
+                check_score_shape(scores, side, h.numel(), num_candidates)
                 if position is not None:
                     target, col = position[target], position[col]
                     keep = col >= 0

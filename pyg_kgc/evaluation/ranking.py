@@ -9,6 +9,26 @@ TIES = ('optimistic', 'pessimistic', 'realistic')
 SIDES = ('head', 'tail')
 
 
+def check_sides(sides: Iterable[str]) -> Tuple[str, ...]:
+    r"""The query sides as a tuple, each :obj:`"head"` or :obj:`"tail"`;
+    raises a :class:`ValueError` on any other."""
+    sides = tuple(sides)
+    for side in sides:
+        if side not in SIDES:
+            raise ValueError(f"Unknown side {side!r} in sides; expected "
+                             f"'head' and/or 'tail'")
+    return sides
+
+
+def check_score_shape(scores: Tensor, side: str, num_queries: int,
+                      num_candidates: int) -> None:
+    r"""Raises a :class:`ValueError` unless :obj:`scores`, returned by a
+    scorer's :obj:`score_{side}s`, have the shape :math:`[Q, C]`."""
+    if scores.shape != (num_queries, num_candidates):
+        raise ValueError(f"score_{side}s returned shape {list(scores.shape)}, "
+                         f"expected {[num_queries, num_candidates]}")
+
+
 def check_finite_scores(scores: Tensor) -> None:
     r"""Raises a :class:`ValueError` if :obj:`scores` hold a NaN (a NaN
     compares false with everything and would silently rank first)."""

@@ -6,7 +6,12 @@ import torch
 from torch import Tensor
 
 from pyg_kgc.evaluation.known_triples import check_triples
-from pyg_kgc.evaluation.ranking import SIDES, check_finite_scores
+from pyg_kgc.evaluation.ranking import (
+    SIDES,
+    check_finite_scores,
+    check_score_shape,
+    check_sides,
+)
 from pyg_kgc.evaluation.scoring import KGScorer
 
 
@@ -51,9 +56,9 @@ def self_ranked_first(scorer: KGScorer, edge_index: Tensor, edge_type: Tensor,
             relation the scorer does not know, or scores of the wrong
             shape, or NaN scores.
     """
-    sides = tuple(sides)
-    if not sides or any(side not in SIDES for side in sides):
-        raise ValueError(f"sides must be 'head' and/or 'tail', got {sides}")
+    sides = check_sides(sides)
+    if not sides:
+        raise ValueError("sides must name 'head' and/or 'tail', got none")
     num_nodes, num_relations = scorer.num_entities, scorer.num_relations
     check_triples(edge_index, edge_type, num_nodes, num_relations, 'queries')
     if edge_type.numel() == 0:
@@ -73,10 +78,7 @@ def self_ranked_first(scorer: KGScorer, edge_index: Tensor, edge_type: Tensor,
             else:
                 anchor = tail[start:start + batch_size]
                 scores = scorer.score_heads(r, anchor)
-            if scores.shape != (anchor.numel(), num_nodes):
-                raise ValueError(
-                    f"score_{side}s returned shape {list(scores.shape)}, "
-                    f"expected {[anchor.numel(), num_nodes]}")
+            check_score_shape(scores, side, anchor.numel(), num_nodes)
             check_finite_scores(scores)
             rows = torch.arange(anchor.numel(), device=scores.device)
             own = scores[rows, anchor]  # a copy; then mask it in a copy
