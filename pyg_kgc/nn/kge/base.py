@@ -28,6 +28,29 @@ def matmul_scores(candidates: Tensor, queries: Tensor,
     return (candidates @ queries.t()).t()
 
 
+def lp_norm(x: Tensor, p: int, dim: int = -1) -> Tensor:
+    r"""The L1 (:obj:`p=1`) or L2 (:obj:`p=2`) norms of :obj:`x` along
+    :obj:`dim`, with the (sub)gradients of :func:`torch.linalg.vector_norm`
+    (:math:`0` where an L1 coordinate or an L2 norm is :math:`0`). The L1
+    norm is summed absolute values: :func:`torch.linalg.vector_norm` with
+    :obj:`ord=1` reduces several times slower on CPU (10.6 ms against
+    2.7 ms for :math:`[1024, 32, 200]` floats on one thread)."""
+    if p == 1:
+        return x.abs().sum(dim)
+    return torch.linalg.vector_norm(x, ord=p, dim=dim)
+
+
+def pair_moduli(pairs: Tensor) -> Tensor:
+    r"""The moduli :math:`\sqrt{a^2 + b^2}` of pairs :math:`[*, 2]`, not
+    differentiable: a product, a fused multiply-add and a square root over
+    the strided halves, four times faster on CPU than
+    :func:`torch.linalg.vector_norm` over a last dimension of size 2 (5.6 ms
+    against 22.7 ms for :math:`[1024, 32, 100, 2]` floats on one thread).
+    Like it, no rescaling: squares beyond the dtype's range overflow."""
+    re, im = pairs[..., 0], pairs[..., 1]
+    return torch.mul(re, re).addcmul_(im, im).sqrt_()
+
+
 def dot_corruptions(tail_query: Tensor, head_query: Tensor, candidates: Tensor,
                     corrupt_head: Tensor) -> Tensor:
     r"""Scores :math:`\langle \mathbf{q}, \mathbf{c}_{ij} \rangle` of
@@ -104,16 +127,16 @@ class _CorruptionDistances(torch.autograd.Function):
         # the unit vector of every (re, im) pair; 0 where undefined).
         tiny = torch.finfo(diff.dtype).tiny
         if p == 1:
-            out = torch.linalg.vector_norm(diff, ord=1, dim=-1)
+            out = lp_norm(diff, 1)
             diff.sign_()
         elif p == 2:
             out = torch.linalg.vector_norm(diff, ord=2, dim=-1)
             diff.div_(out.clamp_min(tiny).unsqueeze(-1))
         else:  # 'complex': the sum of the moduli of the (re, im) pairs
             pairs = diff.unflatten(-1, (-1, 2))
-            modulus = torch.linalg.vector_norm(pairs, ord=2, dim=-1)
+            modulus = pair_moduli(pairs)
             out = modulus.sum(dim=-1)
-            pairs.div_(modulus.clamp_min(tiny).unsqueeze(-1))
+            pairs.div_(modulus.clamp_min_(tiny).unsqueeze(-1))
         ctx.save_for_backward(diff, candidates, corrupt_head)
         ctx.num_entities = entity.size(0)
         return out

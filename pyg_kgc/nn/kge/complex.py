@@ -3,7 +3,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import DotProductDecoder
+from pyg_kgc.nn.kge.base import DotProductDecoder, pair_moduli
 
 
 def as_complex(x: Tensor) -> Tensor:
@@ -31,7 +31,7 @@ class _PairModulus(torch.autograd.Function):
     NaN there)."""
     @staticmethod
     def forward(ctx, pairs: Tensor) -> Tensor:
-        modulus = torch.linalg.vector_norm(pairs, dim=-1)
+        modulus = pair_moduli(pairs)
         ctx.save_for_backward(pairs, modulus)
         return modulus
 
@@ -39,8 +39,7 @@ class _PairModulus(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:
         pairs, modulus = ctx.saved_tensors
         # grad / 0 is +-inf or NaN: exactly the entries where m = 0.
-        scale = (grad / modulus).nan_to_num_(nan=0.0, posinf=0.0,
-                                             neginf=0.0)
+        scale = (grad / modulus).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         return pairs * scale.unsqueeze(-1)
 
 
@@ -93,8 +92,7 @@ class ComplEx(DotProductDecoder):
         r"""The moduli of the complex coordinates of head, relation and
         tail, as the N3 regulariser of Lacroix et al. (2018) takes them."""
         return [
-            complex_modulus(x)
-            for x in (head, self.relation(relation), tail)
+            complex_modulus(x) for x in (head, self.relation(relation), tail)
         ]
 
     def tail_query(self, head: Tensor, relation: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Linear, Parameter
 
 from pyg_kgc.nn.flows import RelationFlow
-from pyg_kgc.nn.kge.base import KGEDecoder, check_relation_ids
+from pyg_kgc.nn.kge.base import KGEDecoder, check_relation_ids, lp_norm
 
 Features = Tuple[Tensor, ...]
 
@@ -23,7 +23,7 @@ def _distance(x: Tensor, y: Tensor, p: int) -> Tensor:
         return torch.cdist(x.squeeze(1), y.squeeze(0), p=p)
     if x.dim() == 3 and y.dim() == 3 and x.size(0) == 1 and y.size(1) == 1:
         return torch.cdist(y.squeeze(1), x.squeeze(0), p=p)
-    return torch.linalg.vector_norm(x - y, ord=p, dim=-1)
+    return lp_norm(x - y, p)
 
 
 def _squared_distance(x: Tensor, y: Tensor) -> Tensor:

@@ -6,6 +6,7 @@ from torch import Tensor
 from pyg_kgc.nn.kge.base import (
     KGEDecoder,
     corruption_distances,
+    lp_norm,
     select_queries,
 )
 
@@ -49,8 +50,7 @@ class TransE(KGEDecoder):
 
     def interaction(self, head: Tensor, relation: Tensor,
                     tail: Tensor) -> Tensor:
-        return -torch.linalg.vector_norm(head + relation - tail, ord=self.p,
-                                         dim=-1)
+        return -lp_norm(head + relation - tail, self.p)
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
@@ -65,8 +65,7 @@ class TransE(KGEDecoder):
                     candidates: Tensor, corrupt_head: Tensor) -> Tensor:
         # Tails are compared with h + r, heads with t - r.
         query = select_queries(head + relation, tail - relation, corrupt_head)
-        return -torch.linalg.vector_norm(candidates - query, ord=self.p,
-                                         dim=-1)
+        return -lp_norm(candidates - query, self.p)
 
     def score_corruptions_of(self, head: Tensor, relation: Tensor,
                              tail: Tensor, entity: Tensor, candidates: Tensor,

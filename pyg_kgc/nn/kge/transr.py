@@ -3,7 +3,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder, lp_norm
 
 
 class TransR(KGEDecoder):
@@ -75,8 +75,7 @@ class TransR(KGEDecoder):
                     tail: Tensor) -> Tensor:
         translation, projection = self.unpack(relation)
         moved = (projection @ (head - tail).unsqueeze(-1)).squeeze(-1)
-        return -torch.linalg.vector_norm(moved + translation, ord=self.p,
-                                         dim=-1)
+        return -lp_norm(moved + translation, self.p)
 
     def _expanded(self, x: Tensor, projection: Tensor, candidates: Tensor,
                   sign: float) -> Tensor:
