@@ -1,5 +1,5 @@
 import math
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -112,11 +112,17 @@ class INNDecoder(KGEDecoder):
     :math:`r + R` meaning :math:`r^{-1}` (:attr:`num_relations` is
     :math:`2R`, as :class:`~pyg_kgc.evaluation.ReciprocalScorer` expects),
     so reciprocal training (tail queries on :math:`r` and :math:`r^{-1}`)
-    trains one flow per relation. Contexts from an encoder (e.g. InGram's
-    relation embeddings) are passed as floats of width :math:`c` (direction
-    :math:`r`) or :math:`c + 1`; :meth:`with_inverses` appends both
-    directions. Dropout on representations would also drop the direction:
-    keep it off with inverse ids.
+    trains one flow per relation. With :obj:`inverse_map=True`
+    (directional mode) an inverse relation is instead the inverse map,
+    :math:`s(h, r^{-1}, t) = -\| f_r^{-1}(\mathbf{h}) - \mathbf{t} \|_p`: a
+    score of its own, :math:`0` exactly when :math:`\mathbf{h} =
+    f_r(\mathbf{t})`, which answers the queries of :math:`r^{-1}` (the head
+    queries of :math:`r` under reciprocal training) with one inverse pass per
+    query instead of the flow at every candidate. Contexts from an encoder
+    (e.g. InGram's relation embeddings) are passed as floats of width
+    :math:`c` (direction :math:`r`) or :math:`c + 1`; :meth:`with_inverses`
+    appends both directions. Dropout on representations would also drop
+    the direction: keep it off with inverse ids.
 
     **Cost.** Scoring all tails in the directional mode (and all heads in
     the density mode, or the tails of :math:`r^{-1}` queries of the
@@ -173,6 +179,10 @@ class INNDecoder(KGEDecoder):
             (default: :obj:`1e-3`)
         seed (int, optional): Seed of the flow's random permutations.
             (default: :obj:`0`)
+        inverse_map (bool, optional): Whether inverse relations map with
+            :math:`f_r^{-1}` (directional mode only) rather than scoring
+            :math:`(h, r^{-1}, t)` as :math:`(t, r, h)`. (default:
+            :obj:`False`)
 
     Shapes:
         - **input:** head :math:`(*, k)`, relation ids :math:`(*)` or
@@ -189,7 +199,7 @@ class INNDecoder(KGEDecoder):
                  elementwise: bool = True, stochastic_score: str = 'density',
                  num_samples: int = 8, sample_seed: Optional[int] = 0,
                  init_sigma: float = 0.5, min_sigma: float = 1e-3,
-                 seed: int = 0) -> None:
+                 seed: int = 0, inverse_map: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"Unknown mode {mode!r} (expected one of "
                              f"{', '.join(MODES)})")
@@ -206,6 +216,9 @@ class INNDecoder(KGEDecoder):
         if not 0 < min_sigma < init_sigma:
             raise ValueError(f"Expected 0 < min_sigma < init_sigma, got "
                              f"min_sigma={min_sigma}, init_sigma={init_sigma}")
+        if inverse_map and mode != 'directional':
+            raise ValueError(f"inverse_map=True needs the directional mode, "
+                             f"got mode={mode!r}")
         if inverse_relations and num_relations is None:
             raise ValueError("inverse_relations=True addresses owned "
                              "relations: pass num_relations")
@@ -215,6 +228,7 @@ class INNDecoder(KGEDecoder):
         self.mode = mode
         self.p = p
         self.inverse_relations = inverse_relations
+        self.inverse_map = inverse_map
         self.stochastic_score = stochastic_score
         self.num_samples = num_samples
         self.sample_seed = sample_seed
@@ -335,12 +349,18 @@ class INNDecoder(KGEDecoder):
             return role == 'head'
         return role == 'tail'  # density: f^{-1}(t)
 
-    def _features(self, x: Tensor, context: Optional[Tensor],
-                  role: str) -> Features:
+    def _features(self, x: Tensor, context: Optional[Tensor], role: str,
+                  inverse: Union[bool, Tensor] = False) -> Features:
+        # inverse (inverse_map): f^{-1} instead of f for the head of a
+        # directional score, everywhere (bool) or where set (a mask that
+        # broadcasts with x and context).
         if not self._depends(role):
             return (x, )
         if self.mode == 'directional':
-            return (self.flow(x, context)[0], )
+            if isinstance(inverse, Tensor):
+                return (self._image(x, context, inverse), )
+            flow = self.flow.inverse if inverse else self.flow
+            return (flow(x, context)[0], )
         if self.mode == 'symmetric':  # x, f(x), f^{-1}(x)
             image = self.flow(x, context)[0]
             return (x, image, self.flow.inverse(x, context)[0])
@@ -351,6 +371,26 @@ class INNDecoder(KGEDecoder):
         z = self.noise(x.device, x.dtype)
         samples = x.unsqueeze(-2) + sigma * z  # [*, K, k]
         return (self.flow(samples, context.unsqueeze(-2))[0], )
+
+    def _image(self, x: Tensor, context: Tensor, inverse: Tensor) -> Tensor:
+        # f(x), or f^{-1}(x) where `inverse`, each pass on its own rows.
+        if not bool(inverse.any()):
+            return self.flow(x, context)[0]
+        if bool(inverse.all()):
+            return self.flow.inverse(x, context)[0]
+        shape = torch.broadcast_shapes(x.shape[:-1], context.shape[:-1],
+                                       inverse.shape)
+        x = x.expand(*shape, x.size(-1)).reshape(-1, x.size(-1))
+        context = context.expand(*shape, context.size(-1)).reshape(
+            -1, context.size(-1))
+        inverse = inverse.expand(shape).reshape(-1)
+        fwd, inv = (~inverse).nonzero().view(-1), inverse.nonzero().view(-1)
+        image = torch.cat([
+            self.flow(x[fwd], context[fwd])[0],
+            self.flow.inverse(x[inv], context[inv])[0]
+        ])
+        order = torch.argsort(torch.cat([fwd, inv]))
+        return image.index_select(0, order).view(*shape, -1)
 
     def _combine(self, head: Features, tail: Features) -> Tensor:
         if self.mode == 'directional':
@@ -389,6 +429,10 @@ class INNDecoder(KGEDecoder):
     def interaction(self, head: Tensor, relation: Tensor,
                     tail: Tensor) -> Tensor:
         context, inverse = self._split(relation)
+        if self.inverse_map:  # r^-1 maps with f^{-1}
+            return self._combine(
+                self._features(head, context, 'head', inverse),
+                self._features(tail, context, 'tail'))
         if bool(inverse.any()):  # (h, r^-1, t) scores as (t, r, h)
             if bool(inverse.all()):
                 head, tail = tail, head
@@ -405,14 +449,15 @@ class INNDecoder(KGEDecoder):
         return [head, self.relation(relation)[..., :-1], tail]
 
     def _against_all(self, query: Tensor, context: Tensor, candidates: Tensor,
-                     role: str) -> Tensor:
+                     role: str, inverse: bool = False) -> Tensor:
         # Scores [n, C] of n queries in `role` against all candidates in
-        # the other role.
+        # the other role (`inverse`: of inverse_map's inverse relations).
         other = 'tail' if role == 'head' else 'head'
         num, count = query.size(0), candidates.size(0)
         if num == 0:
             return candidates.new_empty(0, count)
-        q = self._features(query.unsqueeze(1), context.unsqueeze(1), role)
+        q = self._features(query.unsqueeze(1), context.unsqueeze(1), role,
+                           inverse)
         rows = max(1, self.max_elements // max(1, count * self._width()))
 
         def combine(q_part: Features, c_part: Features) -> Tensor:
@@ -442,7 +487,7 @@ class INNDecoder(KGEDecoder):
         for g0 in range(0, num_groups, rows):
             g1 = min(num_groups, g0 + rows)
             c = self._features(candidates.unsqueeze(0),
-                               unique[g0:g1].unsqueeze(1), other)
+                               unique[g0:g1].unsqueeze(1), other, inverse)
             members = order[offsets[g0]:offsets[g1]]
             for i in range(0, members.numel(), rows):
                 idx = members[i:i + rows]
@@ -457,18 +502,23 @@ class INNDecoder(KGEDecoder):
 
     def _all(self, query: Tensor, relation: Tensor, candidates: Tensor,
              role: str) -> Tensor:
-        # The queries of inverse relations take the other role.
+        # The queries of inverse relations take the other role, or keep
+        # theirs and map with f^{-1} (inverse_map).
         context, inverse = self._split(relation)
         other = 'tail' if role == 'head' else 'head'
+        inv_role, inv_map = (role, True) if self.inverse_map else (other,
+                                                                   False)
         if not bool(inverse.any()):
             return self._against_all(query, context, candidates, role)
         if bool(inverse.all()):
-            return self._against_all(query, context, candidates, other)
+            return self._against_all(query, context, candidates, inv_role,
+                                     inv_map)
         fwd = (~inverse).nonzero().view(-1)
         inv = inverse.nonzero().view(-1)
         scores = torch.cat([
             self._against_all(query[fwd], context[fwd], candidates, role),
-            self._against_all(query[inv], context[inv], candidates, other)
+            self._against_all(query[inv], context[inv], candidates, inv_role,
+                              inv_map)
         ])
         return scores.index_select(0, torch.argsort(torch.cat([fwd, inv])))
 
@@ -483,12 +533,17 @@ class INNDecoder(KGEDecoder):
     def corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
                     candidates: Tensor, corrupt_head: Tensor) -> Tensor:
         context, inverse = self._split(relation)
-        # In the orientation of r: (h, r^-1, t) is (t, r, h).
-        mask = inverse.unsqueeze(-1)
-        h = torch.where(mask, tail, head)
-        t = torch.where(mask, head, tail)
-        replaces_head = corrupt_head ^ inverse.unsqueeze(-1)
-        fixed_head = self._features(h, context, 'head')  # once per triple
+        # Which rows map their heads with f^{-1} (inverse_map).
+        mapped: Union[bool, Tensor] = False
+        if self.inverse_map:
+            h, t, replaces_head, mapped = head, tail, corrupt_head, inverse
+        else:  # in the orientation of r: (h, r^-1, t) is (t, r, h)
+            mask = inverse.unsqueeze(-1)
+            h = torch.where(mask, tail, head)
+            t = torch.where(mask, head, tail)
+            replaces_head = corrupt_head ^ inverse.unsqueeze(-1)
+        # Features once per triple.
+        fixed_head = self._features(h, context, 'head', mapped)
         fixed_tail = self._features(t, context, 'tail')
         scores = candidates.new_zeros(corrupt_head.shape)
         for replaced, role in ((replaces_head, 'head'), (~replaces_head,
@@ -499,7 +554,9 @@ class INNDecoder(KGEDecoder):
             entity = candidates[rows, cols]
             ctx = context.index_select(0, rows)
             if role == 'head':
-                s = self._combine(self._features(entity, ctx, 'head'),
+                inv = (mapped.index_select(0, rows) if isinstance(
+                    mapped, Tensor) else False)
+                s = self._combine(self._features(entity, ctx, 'head', inv),
                                   tuple(f[rows] for f in fixed_tail))
             else:
                 s = self._combine(tuple(f[rows] for f in fixed_head),
@@ -516,4 +573,5 @@ class INNDecoder(KGEDecoder):
                 f'num_relations={self.num_base_relations}, '
                 f'context_dim={self.context_dim}, mode={self.mode!r}, '
                 f'p={self.p}, inverse_relations={self.inverse_relations}'
+                f'{", inverse_map=True" if self.inverse_map else ""}'
                 f'{extra}, flow={self.flow!r})')

@@ -30,6 +30,11 @@ VARIANTS = {
     'directional-L1-hyper-lu':
     dict(mode='directional', p=1, conditioner='hyper', linear='relation',
          split='random'),
+    'inverse-map-L2':
+    dict(mode='directional', inverse_map=True),
+    'inverse-map-L1-hyper-lu':
+    dict(mode='directional', p=1, inverse_map=True, conditioner='hyper',
+         linear='relation'),
     'symmetric-L2':
     dict(mode='symmetric', linear='shared'),
     'symmetric-L1-additive':
@@ -104,10 +109,13 @@ def test_equals_plain_formula(name):
         scores = decoder(entity[head], torch.tensor(relation), entity[tail])
         for i in range(5):
             h, t = entity[head[i]], entity[tail[i]]
-            if relation[i] >= R:  # (h, r^-1, t) is (t, r, h)
-                h, t = t, h
-            expected = reference(decoder, h,
-                                 decoder.relation_emb[relation[i] % R], t)
+            c = decoder.relation_emb[relation[i] % R]
+            if relation[i] >= R and decoder.inverse_map:  # r^-1 is f^{-1}
+                expected = -norm(decoder.flow.inverse(h, c)[0] - t, decoder.p)
+            else:
+                if relation[i] >= R:  # (h, r^-1, t) is (t, r, h)
+                    h, t = t, h
+                expected = reference(decoder, h, c, t)
             assert scores[i].item() == pytest.approx(expected, rel=1e-9,
                                                      abs=1e-9)
 
@@ -231,7 +239,8 @@ def test_directional_mode_is_not_symmetric():
             t, context, h), atol=1e-3)
 
 
-@pytest.mark.parametrize('name', VARIANTS)
+@pytest.mark.parametrize(
+    'name', [name for name in VARIANTS if 'inverse-map' not in name])
 def test_inverse_relations_reuse_the_flow_exactly(name):
     decoder = make(name)
     h, t = rand(2, 6, D, seed=7)
@@ -257,6 +266,62 @@ def test_inverse_relations_reuse_the_flow_exactly(name):
     with torch.no_grad():
         assert torch.equal(reciprocal.score_heads(r, torch.arange(6)),
                            model.score_heads(r, torch.arange(6)))
+
+
+@pytest.mark.parametrize('name', ['inverse-map-L2', 'inverse-map-L1-hyper-lu'])
+def test_inverse_map(name):
+    # r^-1 maps with f^{-1}: forward relations score as without the option,
+    # inverse ones by their own formula, and h = f(t) fits both (t, r, h)
+    # and (h, r^-1, t) exactly.
+    decoder = make(name)
+    plain = INNDecoder(D, R, context_dim=C, hidden=8, num_layers=2,
+                       inverse_relations=True,
+                       **dict(VARIANTS[name], inverse_map=False)).double()
+    plain.load_state_dict(decoder.state_dict())
+    plain.eval()
+    h, t = rand(2, 6, D, seed=9)
+    r = torch.tensor([0, 1, 2, 0, 1, 2])
+    context = decoder.relation_emb[r]
+    with torch.no_grad():
+        assert torch.equal(decoder(h, r, t), plain(h, r, t))
+        inverse = decoder(h, r + R, t)
+        image = decoder.flow.inverse(h, context)[0]
+        assert torch.allclose(inverse, -lp(image - t, decoder.p), rtol=1e-12)
+        assert not torch.allclose(inverse, plain(h, r + R, t), atol=1e-3)
+        # encoder representations: the same scores as owned ids
+        rep = decoder.invert(decoder.relation(context))
+        assert torch.equal(decoder(h, rep, t), inverse)
+        # an exact fit in both directions
+        fit = decoder.flow(t, context)[0]  # fit = f(t)
+        assert torch.allclose(decoder(t, r, fit),
+                              torch.zeros(6).double(), atol=1e-9)
+        assert torch.allclose(decoder(fit, r + R, t),
+                              torch.zeros(6).double(), atol=1e-9)
+        # reciprocal head queries: one inverse pass per query, then distances
+        entity = rand(N, D, seed=10)
+        tails = decoder.score_tails(t, r + R, entity)
+        expected = -torch.cdist(
+            decoder.flow.inverse(t, context)[0], entity, p=decoder.p)
+        assert torch.allclose(tails, expected, rtol=1e-10, atol=1e-10)
+    model = ShallowKGE(N, decoder).double().eval()
+    reciprocal = ReciprocalScorer(model, R)
+    with torch.no_grad():
+        assert torch.equal(reciprocal.score_heads(r, torch.arange(6)),
+                           model.score_tails(torch.arange(6), r + R))
+    assert 'inverse_map=True' in repr(decoder)
+    assert 'inverse_map' not in repr(plain)
+
+
+def lp(x, p):
+    return x.abs().pow(p).sum(-1).pow(1 / p)
+
+
+def test_inverse_map_needs_the_directional_mode():
+    for mode in ('symmetric', 'stochastic'):
+        with pytest.raises(
+                ValueError, match='inverse_map=True needs the '
+                'directional mode'):
+            INNDecoder(D, R, mode=mode, inverse_map=True)
 
 
 # The stochastic mode #########################################################
