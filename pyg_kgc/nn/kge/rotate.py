@@ -1,5 +1,5 @@
 import math
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -24,6 +24,90 @@ def complex_l1_distance(x: Tensor, y: Tensor) -> Tensor:
     r""":math:`\sum_i |x_i - y_i|` for complex vectors in interleaved real
     storage: the sum of the moduli of the differences."""
     return complex_modulus(x - y).sum(dim=-1)
+
+
+def _parts(x: Tensor) -> Tuple[Tensor, Tensor]:
+    # Contiguous real and imaginary parts [n, k] of interleaved [n, 2k].
+    pairs = x.unflatten(-1, (-1, 2))
+    return pairs[..., 0].contiguous(), pairs[..., 1].contiguous()
+
+
+class _PairwiseComplexL1(torch.autograd.Function):
+    # Chunks of `rows` queries go through three reused [rows, C, k] buffers
+    # (real and imaginary differences, moduli) in the forward pass and
+    # again, recomputed, in the backward pass: nothing of size B x C x k is
+    # kept between the passes, no large tensor is allocated per chunk
+    # (fresh memory costs page faults that outweigh the arithmetic here),
+    # and with the parts apart every operation runs on contiguous memory.
+    @staticmethod
+    def forward(ctx, queries: Tensor, candidates: Tensor, rows: int) -> Tensor:
+        (q_re, q_im), (c_re, c_im) = _parts(queries), _parts(candidates)
+        num, count, k = q_re.size(0), c_re.size(0), q_re.size(1)
+        out = queries.new_empty(num, count)
+        d_re, d_im, modulus = queries.new_empty(3, rows, count, k)
+        for i in range(0, num, rows):
+            n = min(rows, num - i)
+            _moduli(q_re[i:i + n], q_im[i:i + n], c_re, c_im, d_re[:n],
+                    d_im[:n], modulus[:n])
+            torch.sum(modulus[:n], dim=-1, out=out[i:i + n])
+        ctx.save_for_backward(queries, candidates)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        queries, candidates = ctx.saved_tensors
+        (q_re, q_im), (c_re, c_im) = _parts(queries), _parts(candidates)
+        num, count, k = q_re.size(0), c_re.size(0), q_re.size(1)
+        rows = ctx.rows
+        grad_q = queries.new_empty(2, num, k)  # real, imaginary
+        grad_c = queries.new_zeros(2, count, k)
+        d_re, d_im, scale = queries.new_empty(3, rows, count, k)
+        tiny = torch.finfo(queries.dtype).tiny
+        for i in range(0, num, rows):
+            n = min(rows, num - i)
+            s = _moduli(q_re[i:i + n], q_im[i:i + n], c_re, c_im, d_re[:n],
+                        d_im[:n], scale[:n])
+            # grad / |q - c|, 0 where the difference is 0 (its parts are)
+            s.clamp_min_(tiny).reciprocal_().mul_(grad[i:i + n, :, None])
+            for part, d in enumerate((d_re[:n], d_im[:n])):
+                d.mul_(s)
+                torch.sum(d, dim=1, out=grad_q[part, i:i + n])
+                grad_c[part].sub_(d.sum(dim=0))
+        # Back to the interleaved layout.
+        return (torch.stack(tuple(grad_q), dim=-1).flatten(-2),
+                torch.stack(tuple(grad_c), dim=-1).flatten(-2), None)
+
+
+def _moduli(q_re: Tensor, q_im: Tensor, c_re: Tensor, c_im: Tensor,
+            d_re: Tensor, d_im: Tensor, out: Tensor) -> Tensor:
+    # |q - c| [n, C, k] for n queries, the differences kept in d_re, d_im.
+    torch.sub(q_re[:, None], c_re[None], out=d_re)
+    torch.sub(q_im[:, None], c_im[None], out=d_im)
+    return torch.mul(d_re, d_re, out=out).addcmul_(d_im, d_im).sqrt_()
+
+
+def pairwise_complex_l1(queries: Tensor, candidates: Tensor,
+                        max_elements: int = 1 << 21) -> Tensor:
+    r"""The distances :math:`\sum_i |q_i - c_i|` :math:`[B, C]` of every
+    query :math:`[B, 2k]` to every candidate :math:`[C, 2k]` (complex
+    vectors in interleaved real storage), with gradient :math:`0` where a
+    complex difference is :math:`0`. The queries go in chunks whose
+    :math:`[b, C, 2k]` differences hold at most :obj:`max_elements` numbers
+    (at least one query), through buffers reused from chunk to chunk; the
+    backward pass recomputes the differences instead of keeping
+    :math:`B C k` numbers between the passes."""
+    if (queries.dim() != 2 or candidates.dim() != 2
+            or queries.size(1) != candidates.size(1)
+            or queries.size(1) % 2 != 0):
+        raise ValueError(f"Expected queries [B, 2k] and candidates [C, 2k], "
+                         f"got {list(queries.shape)} and "
+                         f"{list(candidates.shape)}")
+    if queries.size(0) == 0 or candidates.size(0) == 0:
+        return queries.new_zeros(queries.size(0), candidates.size(0))
+    rows = max(1, min(queries.size(0), max_elements // candidates.numel()))
+    return _PairwiseComplexL1.apply(queries, candidates.to(queries.dtype),
+                                    rows)
 
 
 class RotatE(KGEDecoder):
@@ -79,9 +163,8 @@ class RotatE(KGEDecoder):
         return -complex_l1_distance(rotate(head, relation), tail)
 
     def _distances(self, queries: Tensor, candidates: Tensor) -> Tensor:
-        return self.broadcast(
-            queries.size(0), candidates, lambda rows: -complex_l1_distance(
-                queries[rows, None], candidates[None]))
+        return -pairwise_complex_l1(queries, candidates,
+                                    min(self.max_elements, 1 << 21))
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:

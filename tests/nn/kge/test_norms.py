@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from pyg_kgc.nn.kge.base import lp_norm, pair_moduli
 from pyg_kgc.nn.kge.complex import complex_modulus
+from pyg_kgc.nn.kge.rotate import pairwise_complex_l1
 
 
 def small_integers(seed, *shape, dtype=torch.float64):
@@ -68,3 +69,46 @@ def test_complex_modulus_gradient_at_zero():
     ref = torch.linalg.vector_norm(b.unflatten(-1, (-1, 2)), dim=-1)
     (gb, ) = torch.autograd.grad(ref, b, grad)
     torch.testing.assert_close(ga, gb)
+
+
+def pairwise_reference(queries, candidates):
+    diff = queries[:, None] - candidates[None]
+    pairs = diff.unflatten(-1, (-1, 2))
+    return torch.linalg.vector_norm(pairs, dim=-1).sum(-1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 6), st.integers(1, 3),
+       st.integers(1, 200), st.integers(0, 10_000))
+def test_pairwise_complex_l1(num, count, k, max_elements, seed):
+    # Small integers: equal coordinates and equal rows (a zero complex
+    # difference, subgradient 0) are common; max_elements forces chunks.
+    queries = small_integers(seed, num, 2 * k)
+    candidates = small_integers(seed + 1, count, 2 * k)
+    queries[0, :2] = candidates[0, :2]  # one zero complex difference
+    a, b = queries.clone().requires_grad_(), candidates.clone().requires_grad_(
+    )
+    out = pairwise_complex_l1(a, b, max_elements)
+    qa, cb = queries.clone().requires_grad_(), candidates.clone(
+    ).requires_grad_()
+    ref = pairwise_reference(qa, cb)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    grad = torch.randn(num, count, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(seed))
+    got = torch.autograd.grad(out, (a, b), grad)
+    expected = torch.autograd.grad(ref, (qa, cb), grad)
+    for g, e in zip(got, expected):
+        assert bool(torch.isfinite(g).all())
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-10)
+
+
+def test_pairwise_complex_l1_float32_and_edge_cases():
+    queries, candidates = torch.randn(5, 6), torch.randn(9, 6)
+    torch.testing.assert_close(pairwise_complex_l1(queries, candidates, 7),
+                               pairwise_reference(queries, candidates))
+    assert pairwise_complex_l1(queries[:0], candidates).shape == (0, 9)
+    assert pairwise_complex_l1(queries, candidates[:0]).shape == (5, 0)
+    with pytest.raises(ValueError, match=r'queries \[B, 2k\]'):
+        pairwise_complex_l1(queries, torch.randn(9, 4))
+    with pytest.raises(ValueError, match=r'queries \[B, 2k\]'):
+        pairwise_complex_l1(torch.randn(5, 5), torch.randn(9, 5))
