@@ -465,6 +465,12 @@ class INNDecoder(KGEDecoder):
                     if role == 'head' else self._combine(c_part, q_part))
 
         if not self._depends(other):
+            # Candidates without relation-dependent features: every chunk is
+            # one cdist or matrix product into [rows, C] numbers ([rows, K,
+            # C] for best-of-K), no [rows, C, k] intermediate.
+            width = (self.num_samples if self.mode == 'stochastic'
+                     and self.stochastic_score == 'best_of_k' else 1)
+            rows = max(1, self.max_elements // max(1, count * width))
             c = self._features(candidates.unsqueeze(0), None, other)
             return torch.cat([
                 combine(tuple(f[i:i + rows] for f in q), c)

@@ -122,9 +122,11 @@ def test_equals_plain_formula(name):
 
 @pytest.mark.parametrize('name', VARIANTS)
 @pytest.mark.parametrize('owned', [True, False])
-def test_all_candidates_equal_one_by_one(name, owned):
+@pytest.mark.parametrize('max_elements', [200, 8])
+def test_all_candidates_equal_one_by_one(name, owned, max_elements):
     decoder = make(name)
-    decoder.max_elements = 200  # forces chunks of queries and relations
+    # Forces chunks of queries and relations (8: one query at a time).
+    decoder.max_elements = max_elements
     entity = rand(N, D, seed=1)
     relations = None if owned else decoder.with_inverses(
         decoder.relation_emb.detach().clone())
