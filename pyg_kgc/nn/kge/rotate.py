@@ -3,6 +3,7 @@ from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from pyg_kgc.nn.kge.base import (
     KGEDecoder,
@@ -32,6 +33,14 @@ def _parts(x: Tensor) -> Tuple[Tensor, Tensor]:
     return pairs[..., 0].contiguous(), pairs[..., 1].contiguous()
 
 
+def _moduli(q_re: Tensor, q_im: Tensor, c_re: Tensor, c_im: Tensor,
+            d_re: Tensor, d_im: Tensor, out: Tensor) -> Tensor:
+    # |q - c| [n, C, k] for n queries, the differences kept in d_re, d_im.
+    torch.sub(q_re[:, None], c_re[None], out=d_re)
+    torch.sub(q_im[:, None], c_im[None], out=d_im)
+    return torch.mul(d_re, d_re, out=out).addcmul_(d_im, d_im).sqrt_()
+
+
 class _PairwiseComplexL1(torch.autograd.Function):
     # Chunks of `rows` queries go through three reused [rows, C, k] buffers
     # (real and imaginary differences, moduli) in the forward pass and
@@ -55,6 +64,7 @@ class _PairwiseComplexL1(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: Tensor):
         queries, candidates = ctx.saved_tensors
         (q_re, q_im), (c_re, c_im) = _parts(queries), _parts(candidates)
@@ -77,14 +87,6 @@ class _PairwiseComplexL1(torch.autograd.Function):
         # Back to the interleaved layout.
         return (torch.stack(tuple(grad_q), dim=-1).flatten(-2),
                 torch.stack(tuple(grad_c), dim=-1).flatten(-2), None)
-
-
-def _moduli(q_re: Tensor, q_im: Tensor, c_re: Tensor, c_im: Tensor,
-            d_re: Tensor, d_im: Tensor, out: Tensor) -> Tensor:
-    # |q - c| [n, C, k] for n queries, the differences kept in d_re, d_im.
-    torch.sub(q_re[:, None], c_re[None], out=d_re)
-    torch.sub(q_im[:, None], c_im[None], out=d_im)
-    return torch.mul(d_re, d_re, out=out).addcmul_(d_im, d_im).sqrt_()
 
 
 def pairwise_complex_l1(queries: Tensor, candidates: Tensor,

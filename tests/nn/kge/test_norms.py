@@ -112,3 +112,15 @@ def test_pairwise_complex_l1_float32_and_edge_cases():
         pairwise_complex_l1(queries, torch.randn(9, 4))
     with pytest.raises(ValueError, match=r'queries \[B, 2k\]'):
         pairwise_complex_l1(torch.randn(5, 5), torch.randn(9, 5))
+
+
+def test_pairwise_complex_l1_refuses_double_backward():
+    # The backward pass is not itself differentiable: with create_graph the
+    # gradient is a constant, and differentiating it through a weighted
+    # output raises instead of returning a wrong second derivative.
+    queries = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    out = pairwise_complex_l1(queries, torch.randn(5, 4, dtype=torch.float64))
+    weight = torch.rand(3, 5, dtype=torch.float64, requires_grad=True)
+    (grad, ) = torch.autograd.grad(out, queries, weight, create_graph=True)
+    with pytest.raises(RuntimeError, match='differentiate twice'):
+        grad.sum().backward()
