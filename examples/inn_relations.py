@@ -25,7 +25,8 @@ Models: ``RotatE``, ``ComplEx``, ``INN`` (the decoder the ``--mode``,
 option of it: ``INN-NICE`` (additive coupling), ``INN-hyper`` (hypernetwork
 conditioner), ``INN-LU`` (relation-specific LU layers), ``INN-inverse`` (an
 inverse relation maps with the inverse flow, so a head query costs one
-inverse pass instead of the flow at every entity), ``INN-symmetric``,
+inverse pass instead of the flow at every entity), ``INN-NICE-inverse``
+(both), ``INN-symmetric``,
 ``INN-density`` (stochastic, exact log-density), ``INN-best-of-k``, and
 ``INN-mixed``: the symmetric mode for the relations whose training triples
 are at least ``--symmetric-threshold`` symmetric (the fraction of (h, t)
@@ -68,6 +69,7 @@ INN_VARIANTS = {
     'INN-hyper': dict(conditioner='hyper'),
     'INN-LU': dict(linear='relation'),
     'INN-inverse': dict(inverse_map=True),
+    'INN-NICE-inverse': dict(coupling='additive', inverse_map=True),
     'INN-symmetric': dict(mode='symmetric'),
     'INN-mixed': dict(mode='mixed'),
     'INN-density': dict(mode='stochastic', stochastic_score='density'),
