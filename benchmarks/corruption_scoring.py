@@ -13,34 +13,26 @@ rounds of ``--batches`` steps is reported. Prints one JSON line.
     PYG_KGC_DATA_URL=file://$PWD/../shared/datasets \
         python benchmarks/corruption_scoring.py
 """
-import argparse
 import json
 import statistics
 import time
 
 import torch
-from kge_training import MODELS, loss_fn, ours
+from kge_training import (
+    loss_fn,
+    ours,
+    shuffled_training_triples,
+    workload_parser,
+)
 
-from pyg_kgc.datasets import TransductiveKG
 from pyg_kgc.training import NegativeSampler
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--root', default='data')
-    parser.add_argument('--dim', type=int, default=200)
-    parser.add_argument('--batch-size', type=int, default=1024)
-    parser.add_argument('--negatives', type=int, default=32)
-    parser.add_argument('--batches', type=int, default=15)
-    parser.add_argument('--repeats', type=int, default=4)
-    parser.add_argument('--models', nargs='*', default=list(MODELS))
-    args = parser.parse_args()
+    args = workload_parser(__doc__.split('\n\n')[0], batches=15,
+                           repeats=4).parse_args()
 
-    torch.manual_seed(0)
-    train = TransductiveKG(args.root, 'FB15k-237')['train']
-    h, t = train.target_edge_index
-    triples = torch.stack([h, train.target_edge_type, t])
-    triples = triples[:, torch.randperm(triples.size(1))]
+    train, triples = shuffled_training_triples(args.root)
     batches = triples[:, :args.batch_size * args.batches].split(
         args.batch_size, dim=1)
     out = {

@@ -136,23 +136,39 @@ def time_pykeen(name, train, triples, dim, batch_size, num_batches,
     return time.perf_counter() - start
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def workload_parser(description: str, batches: int,
+                    repeats: int) -> argparse.ArgumentParser:
+    r"""The arguments of the training workload shared with
+    ``benchmarks/corruption_scoring.py``, with their own defaults for the
+    number of timed batches and repeats."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--root', default='data')
     parser.add_argument('--dim', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=1024)
     parser.add_argument('--negatives', type=int, default=32)
-    parser.add_argument('--batches', type=int, default=40)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--batches', type=int, default=batches)
+    parser.add_argument('--repeats', type=int, default=repeats)
     parser.add_argument('--models', nargs='*', default=list(MODELS))
+    return parser
+
+
+def shuffled_training_triples(root: str):
+    r"""FB15k-237's training split and its triples :math:`[3, E]` (head,
+    relation, tail) in a fixed random order (seed 0)."""
+    torch.manual_seed(0)
+    train = TransductiveKG(root, 'FB15k-237')['train']
+    h, t = train.target_edge_index
+    triples = torch.stack([h, train.target_edge_type, t])
+    return train, triples[:, torch.randperm(triples.size(1))]
+
+
+def main():
+    parser = workload_parser(__doc__.split('\n\n')[0], batches=40,
+                             repeats=5)
     parser.add_argument('--no-pykeen', action='store_true')
     args = parser.parse_args()
 
-    torch.manual_seed(0)
-    train = TransductiveKG(args.root, 'FB15k-237')['train']
-    h, t = train.target_edge_index
-    triples = torch.stack([h, train.target_edge_type, t])
-    triples = triples[:, torch.randperm(triples.size(1))]
+    train, triples = shuffled_training_triples(args.root)
     positives = args.batch_size * args.batches
     out = {
         'benchmark': 'kge_training',
