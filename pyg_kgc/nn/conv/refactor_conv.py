@@ -52,9 +52,10 @@ class ReFactorConv(MessagePassing):
     \nabla_{\mathbf{h}} \mathcal{L}`.
 
     :math:`\mathbf{n}` is computed exactly, with all entities as
-    candidates: the triples are scored against all entities by matrix
-    products in chunks of :obj:`chunk_size`, so memory is
-    :math:`O(\text{chunk\_size} \cdot |\mathcal{E}|)`. Everything is
+    candidates: the distinct queries :math:`(v, r)` of the triples (a
+    query with several answers is scored once) are scored against all
+    entities by matrix products in chunks of :obj:`chunk_size`, so memory
+    is :math:`O(\text{chunk\_size} \cdot |\mathcal{E}|)`. Everything is
     differentiable, so the relation embeddings :math:`\mathbf{g}` (and an
     encoder of the input states) are trained through the layer.
 
@@ -64,8 +65,9 @@ class ReFactorConv(MessagePassing):
             :obj:`False`, the update keeps only the messages from the
             neighbours (with their normaliser factor :math:`1 - P`).
             (default: :obj:`True`)
-        chunk_size (int, optional): Triples scored against all entities at
-            once. (default: :obj:`4096`)
+        chunk_size (int, optional): Distinct queries (subject and
+            relation) scored against all entities at once.
+            (default: :obj:`4096`)
         optimizer (str, optional): The optimiser whose step the layer is:
             :obj:`"sgd"` (the update above) or :obj:`"adagrad"` (the same
             direction, scaled per coordinate by the accumulated squared
@@ -146,30 +148,52 @@ class ReFactorConv(MessagePassing):
             return relation * tail
         return self.decoder.head_query(relation, tail)
 
-    def _normaliser(self, x: Tensor, query: Tensor, edge_index: Tensor,
-                    g: Tensor) -> Tuple[Tensor, Tensor]:
-        r"""The log-probability of every triple's object, :math:`[E, 1]`, and
+    def _normaliser(self, x: Tensor, query: Tensor, g: Tensor,
+                    edge_index: Tensor, edge_type: Tensor,
+                    num_relations: int) -> Tuple[Tensor, Tensor]:
+        r"""The probability of every triple's object, :math:`[E]`, and
         :math:`|\mathcal{T}| \mathbf{n}` with the objects' own terms
-        included, :math:`[N, K]` (zeros without the global term)."""
+        included, :math:`[N, K]` (zeros without the global term).
+
+        Triples with the same subject and relation share their query and
+        so their softmax over all entities: each distinct query is scored
+        once, and its terms of :math:`\mathbf{n}` count once per triple
+        (on FB15k-237 with inverse triples, 28 % of the triples are
+        distinct queries; on CoDEx-S 18 %)."""
         subject, obj = edge_index
-        object_log_prob = []
+        key = subject * num_relations + edge_type
+        distinct, inverse, counts = torch.unique(key, sorted=True,
+                                                 return_inverse=True,
+                                                 return_counts=True)
+        # Triples sorted by their query: those of queries [a, b) are the
+        # slice order[offset[a]:offset[b]].
+        order = torch.argsort(inverse, stable=True)
+        first = order[torch.cumsum(counts, 0) - counts]  # one per query
+        query, g, subject = query[first], g[first], subject[first]
+        weight = counts.to(x.dtype).view(-1, 1)
+        starts = list(range(0, distinct.numel(), self.chunk_size))
+        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        offsets = offsets[starts + [distinct.numel()]].tolist()
+        p_object = []
         global_term = torch.zeros_like(x)
-        for start in range(0, query.size(0), self.chunk_size):
+        for i, start in enumerate(starts):
             chunk = slice(start, start + self.chunk_size)
-            logits = query[chunk] @ x.t()  # [C, N]
-            log_prob = torch.log_softmax(logits, dim=-1)
-            object_log_prob.append(log_prob.gather(1, obj[chunk].view(-1, 1)))
+            prob = torch.softmax(query[chunk] @ x.t(), dim=-1)  # [C, N]
+            triples = order[offsets[i]:offsets[i + 1]]
+            p_object.append(prob[inverse[triples] - start, obj[triples]])
             if self.use_global:
-                prob = log_prob.exp()
                 # Subject side: sum_u P(u | v, r) d f_r(v, u) / d h_v, to v
                 # (the score is linear in the candidate: the expected
                 # candidate's head query).
                 expected = self._head_query(g[chunk], prob @ x)
                 global_term = global_term.index_add(0, subject[chunk],
-                                                    expected)
+                                                    weight[chunk] * expected)
                 # Candidate side: P(u | s, r) q(s, r), to every u.
-                global_term = global_term + prob.t() @ query[chunk]
-        return torch.cat(object_log_prob), global_term
+                global_term = global_term + prob.t() @ (weight[chunk] *
+                                                        query[chunk])
+        p_object = torch.cat(p_object)  # back to the order of the triples:
+        return torch.empty_like(p_object).scatter(0, order,
+                                                  p_object), global_term
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
@@ -238,8 +262,10 @@ class ReFactorConv(MessagePassing):
         subject, obj = edge_index
         g = relation.index_select(0, edge_type)
         query = self._tail_query(x.index_select(0, subject), g)
-        log_prob, global_term = self._normaliser(x, query, edge_index, g)
-        p_object = log_prob.exp()  # P(o | s, r) of every triple's object
+        # P(o | s, r) of every triple's object
+        p_object, global_term = self._normaliser(x, query, g, edge_index,
+                                                 edge_type, relation.size(0))
+        p_object = p_object.view(-1, 1)
         # Messages: from objects to subjects, and (1 - P) from subjects to
         # objects; the objects' P terms leave n[v] for the messages.
         z = self.propagate(edge_index.flip(0), x=x, g=g, size=None)

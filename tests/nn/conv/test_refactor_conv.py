@@ -124,6 +124,39 @@ def test_differentiable_in_relations_and_states():
         assert torch.allclose(a, b, atol=1e-10)
 
 
+@pytest.mark.parametrize('chunk_size', [1, 2, 4096])
+@pytest.mark.parametrize('use_global', [True, False])
+def test_triples_sharing_their_query(chunk_size, use_global):
+    # The layer scores each distinct (subject, relation) once: a 1-to-N
+    # query (0, 1, *) with five answers, a triple given three times, the
+    # same subject under another relation, and interleaved other triples.
+    x, _, _, relation = graph(4, n=8, r=3)
+    x.requires_grad_()
+    relation.requires_grad_()
+    triples = [(0, 1, 2), (5, 0, 6), (0, 1, 3), (0, 1, 4), (0, 2, 7),
+               (2, 1, 0), (0, 1, 5), (5, 0, 6), (0, 1, 6), (5, 0, 6),
+               (3, 0, 3)]
+    edge_index = torch.tensor([[s, o] for s, _, o in triples]).t()
+    edge_type = torch.tensor([r for _, r, _ in triples])
+    conv = ReFactorConv(0.6, use_global=use_global, chunk_size=chunk_size)
+    out = conv(x, edge_index, edge_type, relation)
+    grads = torch.autograd.grad(out.pow(2).sum(), (x, relation))
+    if use_global:
+        step = x - 0.6 * torch.autograd.grad(
+            nll(x, edge_index, edge_type, relation), x, create_graph=True)[0]
+    else:  # the messages edge by edge, as above
+        step = x
+        for (s, o), r in zip(edge_index.t().tolist(), edge_type.tolist()):
+            p = torch.softmax((x[s] * relation[r]) @ x.t(), 0)[o]
+            w = 0.6 / len(triples) * relation[r]
+            step = step.index_add(0, torch.tensor([s, o]),
+                                  torch.stack([x[o] * w, (1 - p) * x[s] * w]))
+    assert torch.allclose(out, step, rtol=1e-10, atol=1e-10)
+    expected = torch.autograd.grad(step.pow(2).sum(), (x, relation))
+    for a, b in zip(grads, expected):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize('use_global', [True, False])
 def test_adagrad_backward_with_entities_without_triples(use_global):
     # Entities 7 and 8 are in no triple: without n[v] their gradient is
