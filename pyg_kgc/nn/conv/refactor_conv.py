@@ -162,18 +162,19 @@ class ReFactorConv(MessagePassing):
         distinct queries; on CoDEx-S 18 %)."""
         subject, obj = edge_index
         key = subject * num_relations + edge_type
-        distinct, inverse, counts = torch.unique(key, sorted=True,
-                                                 return_inverse=True,
-                                                 return_counts=True)
+        _, inverse, counts = torch.unique(key, sorted=True,
+                                          return_inverse=True,
+                                          return_counts=True)
+        num_queries = counts.numel()
         # Triples sorted by their query: those of queries [a, b) are the
         # slice order[offset[a]:offset[b]].
         order = torch.argsort(inverse, stable=True)
         first = order[torch.cumsum(counts, 0) - counts]  # one per query
         query, g, subject = query[first], g[first], subject[first]
         weight = counts.to(x.dtype).view(-1, 1)
-        starts = list(range(0, distinct.numel(), self.chunk_size))
+        starts = list(range(0, num_queries, self.chunk_size))
         offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        offsets = offsets[starts + [distinct.numel()]].tolist()
+        offsets = offsets[starts + [num_queries]].tolist()
         p_object = []
         global_term = torch.zeros_like(x)
         for i, start in enumerate(starts):
