@@ -169,11 +169,11 @@ class ReFactorConv(MessagePassing):
         # Triples sorted by their query: those of queries [a, b) are the
         # slice order[offset[a]:offset[b]].
         order = torch.argsort(inverse, stable=True)
-        first = order[torch.cumsum(counts, 0) - counts]  # one per query
+        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        first = order[offsets[:-1]]  # one triple per query
         query, g, subject = query[first], g[first], subject[first]
         weight = counts.to(x.dtype).view(-1, 1)
         starts = list(range(0, num_queries, self.chunk_size))
-        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         offsets = offsets[starts + [num_queries]].tolist()
         p_object = []
         global_term = torch.zeros_like(x)
