@@ -23,6 +23,12 @@ Prints one JSON line.
 
     python examples/ingram.py --dataset NL-100
     python examples/ingram.py --dataset fb237_v1 --epochs 2000
+
+Long runs (the WK splits take hours on a CPU) can be stopped and resumed:
+with ``--checkpoint PATH`` the state is saved at every validation (model,
+optimizer, random number generators, history, best weights), and the same
+command started again continues from it and ends as an uninterrupted run
+would.
 """
 import argparse
 import json
@@ -63,6 +69,10 @@ def main():
     parser.add_argument('--eval-every', type=int, default=200)
     parser.add_argument('--patience', type=int, default=None)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--checkpoint', default=None,
+        help='save here at every validation; resume from '
+        'it if it exists')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
@@ -112,7 +122,7 @@ def main():
 
     history = fit(model, optimizer, train_epoch, args.epochs, validate,
                   eval_every=args.eval_every, patience=args.patience,
-                  progress=args.progress)
+                  checkpoint=args.checkpoint, progress=args.progress)
     train_seconds = time.perf_counter() - start
 
     model.eval()
@@ -138,7 +148,11 @@ def main():
             'test_hits@10':
             round(full['hits@10'], 4),
             'median_epoch_seconds':
-            round(epoch_seconds[len(epoch_seconds) // 2], 4),
+            round(epoch_seconds[len(epoch_seconds) //
+                                2], 4) if epoch_seconds else None,
+            # This process only: a resumed run counts from its restart.
+            'epochs_this_run':
+            len(epoch_seconds),
             'train_seconds':
             round(train_seconds, 1),
             'seconds':

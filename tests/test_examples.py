@@ -137,3 +137,32 @@ def test_kge_transductive_1vsall_is_reproducible(data_root, mirror_url):
                      args + ['--set', 'no_such_entry=1'], data_root,
                      mirror_url, timeout=120)
     assert out.returncode != 0 and 'no_such_entry' in out.stderr
+
+
+def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
+    # NL-100 with a small model: 4 epochs straight, then 2 epochs that
+    # save a checkpoint and a second command that resumes for 2 more.
+    args = [
+        '--dataset', 'NL-100', '--dim', '8', '--heads', '2', '--epochs', '4',
+        '--eval-every', '2'
+    ]
+    straight = run_example('ingram.py', args, data_root, mirror_url)
+    assert straight['epochs'] == straight['epochs_this_run'] == 4
+    assert straight['best_epoch'] in (2, 4)
+    assert 0.0 < straight['test_mrr'] <= 1.0
+    checkpoint = str(tmp_path / 'nl100.pt')
+    half = args[:-3] + ['2', '--eval-every', '2', '--checkpoint', checkpoint]
+    first = run_example('ingram.py', half, data_root, mirror_url)
+    assert first['epochs'] == 2
+    resumed = run_example('ingram.py', args + ['--checkpoint', checkpoint],
+                          data_root, mirror_url)
+    assert resumed['epochs'] == 4 and resumed['epochs_this_run'] == 2
+    for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
+                'test_hits@10'):
+        assert resumed[key] == straight[key], key
+    # Started again after the last epoch, it only tests the best state.
+    again = run_example('ingram.py', args + ['--checkpoint', checkpoint],
+                        data_root, mirror_url)
+    assert again['epochs_this_run'] == 0
+    assert again['median_epoch_seconds'] is None
+    assert again['test_mrr'] == straight['test_mrr']
