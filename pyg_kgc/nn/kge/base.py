@@ -109,6 +109,21 @@ def select_queries(tail_query: Tensor, head_query: Tensor,
                              _query_rows(corrupt_head)).view(num_rows, k, -1)
 
 
+def _chunked_l1(x: Tensor, chunk_bytes: int = 1 << 20) -> Tensor:
+    r"""The L1 norms of :obj:`x` :math:`[*, d]` along the last dimension,
+    with the absolute values made a block of rows at a time: a temporary as
+    large as :obj:`x` is a fresh allocation that the operating system
+    fills with zeroed pages on every call (a third of a TransE training
+    step's time on CPU), a block of about a megabyte is reused."""
+    flat = x.reshape(-1, x.size(-1))
+    out = flat.new_empty(flat.size(0))
+    rows = max(1, chunk_bytes // max(1, flat.size(1) * flat.element_size()))
+    for start in range(0, flat.size(0), rows):
+        block = flat[start:start + rows]
+        torch.sum(block.abs(), dim=-1, out=out[start:start + rows])
+    return out.view(x.shape[:-1])
+
+
 class _CorruptionDistances(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tail_query: Tensor, head_query: Tensor, entity: Tensor,
@@ -128,7 +143,7 @@ class _CorruptionDistances(torch.autograd.Function):
         # the unit vector of every (re, im) pair; 0 where undefined).
         tiny = torch.finfo(diff.dtype).tiny
         if p == 1:
-            out = lp_norm(diff, 1)
+            out = _chunked_l1(diff)
             diff.sign_()
         elif p == 2:
             out = torch.linalg.vector_norm(diff, ord=2, dim=-1)

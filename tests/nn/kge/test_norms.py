@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyg_kgc.nn.kge.base import lp_norm, pair_moduli
+from pyg_kgc.nn.kge.base import _chunked_l1, lp_norm, pair_moduli
 from pyg_kgc.nn.kge.complex import complex_modulus
 from pyg_kgc.nn.kge.rotate import pairwise_complex_l1
 
@@ -36,6 +36,18 @@ def test_lp_norm_equals_vector_norm(p, dim, seed):
     torch.testing.assert_close(ga, gb, rtol=0, atol=1e-12)
     if p == 1:  # the subgradient: sign(x) * grad, 0 at x = 0
         assert bool((ga[x == 0] == 0).all())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=3), st.integers(1, 9),
+       st.integers(1, 400), st.integers(0, 10_000))
+def test_chunked_l1_equals_the_summed_absolute_values(lead, width, chunk,
+                                                      seed):
+    # Blocks of chunk bytes: one row, several rows with a remainder, all.
+    x = small_integers(seed, *lead, width)
+    out = _chunked_l1(x, chunk_bytes=chunk)
+    assert out.shape == x.shape[:-1] and out.dtype == x.dtype
+    assert torch.equal(out, x.abs().sum(-1))
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
