@@ -209,3 +209,103 @@ def sampled_dot(x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> Tensor:
     _check_pairs(x, y, row, col)
     return _SampledDot.apply(x.contiguous(), y.contiguous(), row.long(),
                              col.long())
+
+
+def _head(x: Tensor, h: int) -> Tensor:
+    return x[:, h].contiguous()
+
+
+class _HeadProducts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, table: Tensor, row: Tensor, col: Tensor,
+                num_rows: int) -> Tensor:
+        size = (num_rows, table.size(0))
+        crow, sorted_col, order = _csr_pattern(row, col, *size)
+        sorted_weight = weight[order]
+        out = torch.stack([
+            _spmm(_csr_tensor(crow, sorted_col, _head(sorted_weight, h), size),
+                  _head(table, h)) for h in range(weight.size(1))
+        ], dim=1)
+        ctx.save_for_backward(weight, table, row, col)
+        ctx.num_rows = num_rows
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weight, table, row, col = ctx.saved_tensors
+        grad = grad.contiguous()
+        size = (ctx.num_rows, table.size(0))
+        heads = weight.size(1)
+        grad_weight = grad_table = None
+        if ctx.needs_input_grad[0]:
+            # d out[r, h] / d w[e, h] = table[c, h]: the sampled products
+            # <grad[r, h], table[c, h]>, one head at a time, on the pattern
+            # of the distinct pairs (sampled_addmm refuses more entries
+            # than the matrix has), gathered back to the entries.
+            key, inverse = torch.unique(row * size[1] + col, sorted=True,
+                                        return_inverse=True)
+            pattern = _csr_tensor(_crow(key // size[1],
+                                        size[0]), key % size[1],
+                                  grad.new_zeros(key.numel()), size)
+            grad_weight = torch.stack([
+                torch.sparse.sampled_addmm(pattern, _head(grad, h),
+                                           _head(table, h).t(),
+                                           beta=0.0).values()
+                for h in range(heads)
+            ], dim=1)[inverse]
+        if ctx.needs_input_grad[1]:  # A_h^T grad[:, h]
+            crow_t, sorted_row, order_t = _csr_pattern(col, row, *size[::-1])
+            weight_t = weight[order_t]
+            grad_table = torch.stack([
+                _spmm(
+                    _csr_tensor(crow_t, sorted_row, _head(weight_t, h),
+                                size[::-1]), _head(grad, h))
+                for h in range(heads)
+            ], dim=1)
+        return grad_weight, grad_table, None, None, None
+
+
+def head_products(weight: Tensor, table: Tensor, row: Tensor, col: Tensor,
+                  num_rows: int) -> Tensor:
+    r"""For every head :math:`h`, the product :math:`\mathbf{A}_h
+    \mathbf{X}_h` of a sparse :math:`[M, N]` matrix with entries
+    :math:`(\text{row}_e, \text{col}_e)` and values :math:`w_{e,h}`
+    (repeated entries summed) and the head's slice of a table
+    :math:`\mathbf{X}` :math:`[N, H, C]`:
+
+    .. math::
+        \mathbf{o}_{i,h} = \sum_{e \,:\, \text{row}_e = i} w_{e,h} \,
+        \mathbf{x}_{\text{col}_e, h},
+
+    differentiable in :math:`\mathbf{W}` and :math:`\mathbf{X}`. This is
+    the weighted aggregation of multi-head attention when every message is
+    a sum of rows of tables (e.g. per-entity and per-relation
+    projections): one CSR product per head, forward and backward, and the
+    gradient of the weights by sampled products on the same pattern, so
+    no :math:`[E, H, C]` tensor of messages is ever written.
+
+    Args:
+        weight (torch.Tensor): :math:`[E, H]`, floating point.
+        table (torch.Tensor): :math:`[N, H, C]`, same type and device.
+        row (torch.Tensor): Output row of every entry, :math:`[E]`.
+        col (torch.Tensor): Table row of every entry, :math:`[E]`.
+        num_rows (int): :math:`M`.
+
+    :rtype: :class:`torch.Tensor` :math:`[M, H, C]`
+    """
+    if (weight.dim() != 2 or table.dim() != 3
+            or table.size(1) != weight.size(1)):
+        raise ValueError(f"Expected weights [E, H] and a table [N, H, C], "
+                         f"got {list(weight.shape)} and {list(table.shape)}")
+    if weight.dtype != table.dtype or not weight.is_floating_point():
+        raise ValueError(f"weight and table must share one floating point "
+                         f"type, got {weight.dtype} and {table.dtype}")
+    if (row.shape != col.shape or row.dim() != 1
+            or row.numel() != weight.size(0)):
+        raise ValueError(f"row and col must be vectors of length "
+                         f"{weight.size(0)}, got {list(row.shape)} and "
+                         f"{list(col.shape)}")
+    _check_range(row, num_rows, 'row')
+    _check_range(col, table.size(0), 'col')
+    return _HeadProducts.apply(weight.contiguous(), table.contiguous(),
+                               row.long(), col.long(), int(num_rows))

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyg_kgc.utils.sparse import SparseMatrix, sampled_dot
+from pyg_kgc.utils.sparse import SparseMatrix, head_products, sampled_dot
 
 
 @settings(max_examples=50, deadline=None)
@@ -106,3 +106,65 @@ def test_sampled_dot_bad_input():
         sampled_dot(x, y, torch.tensor([2]), torch.tensor([0]))
     with pytest.raises(ValueError, match=r'col index out of range \[0, 4\)'):
         sampled_dot(x, y, torch.tensor([0]), torch.tensor([-1]))
+
+
+def reference_head_products(weight, table, row, col, num_rows):
+    # Entry by entry: out[row_e, h] += weight[e, h] * table[col_e, h].
+    out = table.new_zeros(num_rows, table.size(1), table.size(2))
+    for e in range(row.numel()):
+        out[int(row[e])] = out[int(
+            row[e])] + (weight[e].unsqueeze(-1) * table[int(col[e])])
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 25),
+       st.integers(1, 3), st.integers(1, 4), st.integers(0, 10_000))
+def test_head_products_match_entry_by_entry_sums(rows, cols, entries, heads,
+                                                 channels, seed):
+    # Small index ranges make repeated entries and empty rows common.
+    gen = torch.Generator().manual_seed(seed)
+    row = torch.randint(rows, (entries, ), generator=gen)
+    col = torch.randint(cols, (entries, ), generator=gen)
+    weight = torch.randn(entries, heads, generator=gen,
+                         dtype=torch.float64).requires_grad_()
+    table = torch.randn(cols, heads, channels, generator=gen,
+                        dtype=torch.float64).requires_grad_()
+    out = head_products(weight, table, row, col, rows)
+    ref = reference_head_products(weight, table, row, col, rows)
+    assert out.shape == (rows, heads, channels)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    if entries == 0:
+        return
+    grad = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    ours = torch.autograd.grad((out * grad).sum(), (weight, table))
+    theirs = torch.autograd.grad((ref * grad).sum(), (weight, table))
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_head_products_gradient_of_one_input():
+    weight = torch.rand(5, 2, dtype=torch.float64)
+    table = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
+    row, col = torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 0, 2, 1, 0])
+    assert torch.autograd.gradcheck(
+        lambda t: head_products(weight, t, row, col, 3), (table, ))
+    weight.requires_grad_()
+    table = table.detach()
+    assert torch.autograd.gradcheck(
+        lambda w: head_products(w, table, row, col, 3), (weight, ))
+
+
+def test_head_products_bad_input():
+    weight, table = torch.rand(4, 2), torch.randn(3, 2, 5)
+    row, col = torch.tensor([0, 1, 1, 2]), torch.tensor([0, 2, 1, 0])
+    with pytest.raises(ValueError, match=r'weights \[E, H\] and a table'):
+        head_products(weight, table[:, :1], row, col, 3)
+    with pytest.raises(ValueError, match='floating point type'):
+        head_products(weight, table.double(), row, col, 3)
+    with pytest.raises(ValueError, match='vectors of length 4'):
+        head_products(weight, table, row[:3], col[:3], 3)
+    with pytest.raises(ValueError, match=r'row index out of range \[0, 2\)'):
+        head_products(weight, table, row, col, 2)
+    with pytest.raises(ValueError, match=r'col index out of range \[0, 3\)'):
+        head_products(weight, table, row, col + 1, 3)

@@ -11,6 +11,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import scatter, softmax
 
 from pyg_kgc.evaluation.known_triples import check_triples
+from pyg_kgc.utils.sparse import head_products
 
 
 def _glorot_normal_(tensor: Tensor, fan_in: int, fan_out: int) -> Tensor:
@@ -52,7 +53,14 @@ class _AttentionConv(MessagePassing):
     r"""Shared machinery of the InGram layers: :math:`K` heads of width
     :math:`C`, logits :math:`\mathbf{a}_k^{\top}\,\mathrm{LeakyReLU}_{0.2}
     (\cdot)` normalised by a softmax over the incoming edges of each
-    target, and an optional residual projection."""
+    target, and an optional residual projection.
+
+    Every message is a sum of rows of small tables (projections per node
+    and per relation), so the attention-weighted sum over a target's edges
+    is computed as one sparse product per head
+    (:func:`~pyg_kgc.utils.sparse.head_products`, the fused
+    message-and-aggregate step): no :math:`[E, K C]` tensor of messages or
+    of weighted messages is written, forward or backward."""
     def __init__(self, out_channels: int, heads: int, residual_in: int,
                  residual: bool, bias: bool) -> None:
         super().__init__(aggr='add', node_dim=0)
@@ -85,12 +93,17 @@ class _AttentionConv(MessagePassing):
     def _logits(self, pre: Tensor) -> Tensor:
         return (F.leaky_relu(self._heads(pre), 0.2) * self.att).sum(-1)
 
-    def _attend(self, logit: Tensor, value: Tensor, index: Tensor,
-                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        # Softmax over each target's edges; kept for the attention weights.
-        alpha = softmax(logit, index, ptr, size_i)
+    def _aggregate(self, logit: Tensor, target: Tensor, num_targets: int,
+                   columns: Tensor, table: Tensor) -> Tensor:
+        r"""Softmax of :obj:`logit` :math:`[E, K]` over each target's edges
+        (kept for the attention weights), and the weighted sum of the
+        messages, the message of edge :math:`e` being the sum of the rows
+        :obj:`columns[e + j E]` of :obj:`table` :math:`[T, K C]`."""
+        alpha = softmax(logit, target, num_nodes=num_targets)
         self._alpha = alpha
-        return alpha.unsqueeze(-1) * self._heads(value)
+        parts = columns.numel() // max(1, target.numel())
+        return head_products(alpha.repeat(parts, 1), self._heads(table),
+                             target.repeat(parts), columns, num_targets)
 
     def _finish(
         self, out: Tensor, x_res: Tensor, edge_index: Tensor,
@@ -194,16 +207,10 @@ class InGramRelationConv(_AttentionConv):
         pre = F.embedding_bag(
             torch.stack([edge_index[1], edge_index[0] + num], dim=1),
             torch.cat([target, source]), mode='sum')
-        out = self.propagate(edge_index, pre=pre, value=self.lin_msg(x),
-                             edge_bin=edge_bin, size=(num, num))
+        logit = self._logits(pre) + self.bin_bias[edge_bin]
+        out = self._aggregate(logit, edge_index[1], num, edge_index[0],
+                              self.lin_msg(x))
         return self._finish(out, x, edge_index, return_attention_weights)
-
-    def message(self, pre: Tensor, value_j: Tensor, edge_bin: Tensor,
-                index: Tensor, ptr: Optional[Tensor],
-                size_i: Optional[int]) -> Tensor:
-        return self._attend(
-            self._logits(pre) + self.bin_bias[edge_bin], value_j, index, ptr,
-            size_i)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
@@ -305,8 +312,9 @@ class InGramEntityConv(_AttentionConv):
                            edge_index[1], 0, num_nodes, reduce='mean')
         # P [h_v || h_u || z_r] = (P_1 h)_v + (P_2 h)_u + (P_3 z)_r, and
         # W [h_u || z_r] = (W_1 h)_u + (W_2 z)_r: projections per entity
-        # and per relation (the self-loop relations after the real ones),
-        # summed per edge by embedding bags.
+        # and per relation (the self-loop relations after the real ones);
+        # the logits' terms are summed per edge by an embedding bag, the
+        # messages' terms only inside the weighted sum (_aggregate).
         relations = torch.cat([relation_x, loop_rel])
         att_table = torch.cat(_block_projections(self.lin_att, x, x,
                                                  relations))
@@ -318,16 +326,10 @@ class InGramEntityConv(_AttentionConv):
         pre = F.embedding_bag(
             torch.stack([dst, source + num_nodes, rel_index + 2 * num_nodes],
                         dim=1), att_table, mode='sum')
-        msg = F.embedding_bag(
-            torch.stack([source, rel_index + num_nodes], dim=1), msg_table,
-            mode='sum')
-        out = self.propagate(full_index, pre=pre, msg=msg,
-                             size=(num_nodes, num_nodes))
+        out = self._aggregate(self._logits(pre), dst, num_nodes,
+                              torch.cat([source, rel_index + num_nodes]),
+                              msg_table)
         return self._finish(out, x, full_index, return_attention_weights)
-
-    def message(self, pre: Tensor, msg: Tensor, index: Tensor,
-                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        return self._attend(self._logits(pre), msg, index, ptr, size_i)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
