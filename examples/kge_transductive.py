@@ -18,6 +18,12 @@ schedule and early stopping; the test metrics are those of the best
 validation epoch. Prints one JSON line.
 
     python examples/kge_transductive.py --dataset UMLS --model ComplEx
+    python examples/kge_transductive.py --dataset FB15k-237 --model ComplEx \
+        --device cuda --checkpoint ckpt/fb237-complex.pt
+
+``--checkpoint PATH`` saves the run at every validation (model, optimizer,
+learning-rate schedule, random number generators) and resumes it exactly
+when the same command is started again.
 """
 import argparse
 import json
@@ -46,49 +52,68 @@ PAPERS = {
     ('CoDEx-S', 'ComplEx'): (0.465, 'CoDEx paper'),
     ('CoDEx-S', 'TransE'): (0.354, 'CoDEx paper'),
     ('CoDEx-S', 'RESCAL'): (0.404, 'CoDEx paper'),
+    ('FB15k-237', 'ComplEx'): (0.37, 'Lacroix et al. 2018, ComplEx-N3 '
+                               'rank 1000 (kbc README)'),
+    ('WN18RR', 'ComplEx'): (0.49, 'Lacroix et al. 2018, ComplEx-N3 '
+                            'rank 2000 (kbc README)'),
 }
 
 CONFIGS = {
     # CoDEx-S: models/link-prediction/codex-s/*/config.yaml of the CoDEx
     # repository (LibKGE), rounded.
-    ('CoDEx-S', 'ComplEx'): dict(
-        regime='1vsAll', dim=512, init='xavier_normal', optimizer='Adam',
-        lr=3.386e-4, batch_size=1024, entity_dropout=0.0793,
-        relation_dropout=0.0564, n3=0.0, max_epochs=400, valid_every=5,
-        patience=10, lr_patience=7),
-    ('CoDEx-S', 'TransE'): dict(
-        regime='negative_sampling', tail_negatives=56, head_negatives=2,
-        dim=512, p=2, init='xavier_normal', optimizer='Adagrad',
-        lr=0.04122, batch_size=128, entity_dropout=0.0, relation_dropout=0.0,
-        n3=0.0, max_epochs=400, valid_every=5, patience=10, lr_patience=6),
-    ('CoDEx-S', 'RESCAL'): dict(
-        regime='1vsAll', dim=512, init='normal', init_std=0.0623,
-        optimizer='Adagrad', lr=0.04523, batch_size=128, entity_dropout=0.0,
-        relation_dropout=0.0804, n3=0.0, max_epochs=400, valid_every=5,
-        patience=10, lr_patience=7),
+    ('CoDEx-S', 'ComplEx'):
+    dict(regime='1vsAll', dim=512, init='xavier_normal', optimizer='Adam',
+         lr=3.386e-4, batch_size=1024, entity_dropout=0.0793,
+         relation_dropout=0.0564, n3=0.0, max_epochs=400, valid_every=5,
+         patience=10, lr_patience=7),
+    ('CoDEx-S', 'TransE'):
+    dict(regime='negative_sampling', tail_negatives=56, head_negatives=2,
+         dim=512, p=2, init='xavier_normal', optimizer='Adagrad', lr=0.04122,
+         batch_size=128, entity_dropout=0.0, relation_dropout=0.0, n3=0.0,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=6),
+    ('CoDEx-S', 'RESCAL'):
+    dict(regime='1vsAll', dim=512, init='normal', init_std=0.0623,
+         optimizer='Adagrad', lr=0.04523, batch_size=128, entity_dropout=0.0,
+         relation_dropout=0.0804, n3=0.0, max_epochs=400, valid_every=5,
+         patience=10, lr_patience=7),
     # Set here: ComplEx with reciprocal relations, 1vsAll and N3
     # regularisation (Lacroix et al., 2018).
-    ('UMLS', 'ComplEx'): dict(
-        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
-        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
-        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
-    ('Kinships', 'ComplEx'): dict(
-        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
-        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
-        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('UMLS', 'ComplEx'):
+    dict(regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+         lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+         n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('Kinships', 'ComplEx'):
+    dict(regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+         lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+         n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
     # DistMult with UMLS's ComplEx settings, untuned: the factorisation
     # model that a transductive ReFactor GNN (examples/refactor.py) steps.
-    ('UMLS', 'DistMult'): dict(
-        regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
-        lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
-        n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('UMLS', 'DistMult'):
+    dict(regime='1vsAll', dim=400, init='xavier_normal', optimizer='Adam',
+         lr=3e-3, batch_size=256, entity_dropout=0.1, relation_dropout=0.1,
+         n3=1e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    # ComplEx-N3 of Lacroix et al. (2018) as the README of their code
+    # (facebookresearch/kbc) gives it: rank (complex coordinates) 1000 and
+    # 2000, entries initialised N(0, 1e-3^2), Adagrad 0.1, batches of 1000
+    # and 100, N3 weights 5e-2 and 1e-1, 100 epochs; no schedule and no
+    # early stopping (the best validation epoch is kept).
+    ('FB15k-237', 'ComplEx'):
+    dict(regime='1vsAll', dim=2000, init='normal', init_std=1e-3,
+         optimizer='Adagrad', lr=0.1, batch_size=1000, entity_dropout=0.0,
+         relation_dropout=0.0, n3=5e-2, max_epochs=100, valid_every=5,
+         patience=100, lr_patience=1000),
+    ('WN18RR', 'ComplEx'):
+    dict(regime='1vsAll', dim=4000, init='normal', init_std=1e-3,
+         optimizer='Adagrad', lr=0.1, batch_size=100, entity_dropout=0.0,
+         relation_dropout=0.0, n3=1e-1, max_epochs=100, valid_every=5,
+         patience=100, lr_patience=1000),
     # Nations (14 entities, 199 validation triples) is noisy: chosen by
     # mean validation MRR over 4 seeds among 14 settings (and over RESCAL
     # and RotatE, both far worse).
-    ('Nations', 'ComplEx'): dict(
-        regime='1vsAll', dim=1000, init='xavier_normal', optimizer='Adam',
-        lr=3e-3, batch_size=256, entity_dropout=0.4, relation_dropout=0.2,
-        n3=3e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('Nations', 'ComplEx'):
+    dict(regime='1vsAll', dim=1000, init='xavier_normal', optimizer='Adam',
+         lr=3e-3, batch_size=256, entity_dropout=0.4, relation_dropout=0.2,
+         n3=3e-3, max_epochs=400, valid_every=5, patience=10, lr_patience=5),
 }
 
 
@@ -109,8 +134,10 @@ def build_model(name, config, num_nodes, num_relations):
     if config['init'] == 'xavier_normal':
         init = torch.nn.init.xavier_normal_
     else:
+
         def init(weight):
             torch.nn.init.normal_(weight, std=config['init_std'])
+
     model = ShallowKGE(num_nodes, decoder, init=init,
                        entity_dropout=config['entity_dropout'],
                        relation_dropout=config['relation_dropout'])
@@ -129,6 +156,11 @@ def main():
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                         help='overrides configuration entries')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--checkpoint', default=None,
+        help='save here at every validation; resume from '
+        'it if it exists')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
     config = dict(CONFIGS[args.dataset, args.model])
@@ -142,11 +174,13 @@ def main():
 
     seed_everything(args.seed)
     start = time.perf_counter()
+    device = torch.device(args.device)
     dataset = get_dataset(args.root, args.dataset)
-    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    train, valid, test = (dataset[split].to(device)
+                          for split in ('train', 'valid', 'test'))
     num_relations = train.num_relations
     model = build_model(args.model, config, train.num_nodes,
-                        2 * num_relations)  # with reciprocal relations
+                        2 * num_relations).to(device)  # with reciprocals
     optimizer = getattr(torch.optim, config['optimizer'])(model.parameters(),
                                                           lr=config['lr'])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -177,8 +211,10 @@ def main():
         for a, rel, answer, k in slots:
             if k == 0:
                 continue
-            negatives = torch.randint(train.num_nodes, (a.numel(), k))
-            tails = torch.zeros(negatives.shape, dtype=torch.bool)
+            negatives = torch.randint(train.num_nodes, (a.numel(), k),
+                                      device=device)
+            tails = torch.zeros(negatives.shape, dtype=torch.bool,
+                                device=device)
             scores = torch.cat([
                 model(a, rel, answer).view(-1, 1),
                 model.score_corruptions(a, rel, answer, negatives, tails)
@@ -189,20 +225,21 @@ def main():
 
     def train_epoch(epoch: int) -> float:
         if config['regime'] == '1vsAll':
-            triples = both[:, torch.randperm(both.size(1))]
+            triples = both[:, torch.randperm(both.size(1), device=device)]
             step = loss_1vsall
         else:
             triples = torch.stack([head, relation, tail])
-            triples = triples[:, torch.randperm(triples.size(1))]
+            triples = triples[:,
+                              torch.randperm(triples.size(1), device=device)]
             step = loss_negative_sampling
-        total = 0.0
+        total = 0.0  # a tensor on the device: no synchronisation per step
         for batch in triples.split(config['batch_size'], dim=1):
             loss = step(*batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += loss.item() * batch.size(1)
-        return total / triples.size(1)
+            total = total + loss.detach() * batch.size(1)
+        return float(total) / triples.size(1)
 
     scorer = ReciprocalScorer(model, num_relations)
     valid_evaluator = RankingEvaluator.from_data(valid)
@@ -217,7 +254,8 @@ def main():
 
     history = fit(model, optimizer, train_epoch, config['max_epochs'],
                   validate, eval_every=config['valid_every'],
-                  patience=config['patience'], progress=args.progress)
+                  patience=config['patience'], checkpoint=args.checkpoint,
+                  progress=args.progress, state={'scheduler': scheduler})
     model.eval()
     with torch.no_grad():
         metrics = RankingEvaluator.from_data(test).evaluate(
@@ -238,6 +276,7 @@ def main():
             'paper_mrr': paper,
             'paper': source,
             'config': config,
+            'device': str(device),
             'seconds': round(time.perf_counter() - start, 1),
         }))
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from pyg_kgc.datasets.download import BASE_URL_ENV
 
@@ -166,3 +167,31 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert again['epochs_this_run'] == 0
     assert again['median_epoch_seconds'] is None
     assert again['test_mrr'] == straight['test_mrr']
+
+
+def test_kge_transductive_resumes_with_its_schedule(data_root, mirror_url,
+                                                    tmp_path):
+    # Two epochs, then a restart that resumes for two more, equal four
+    # straight; the learning-rate schedule is part of the checkpoint.
+    base = [
+        '--dataset', 'UMLS', '--model', 'DistMult', '--set', 'valid_every=1',
+        'lr_patience=0', 'dim=32', '--max-epochs'
+    ]
+    straight = run_example('kge_transductive.py', base + ['4'], data_root,
+                           mirror_url)
+    checkpoint = str(tmp_path / 'umls.pt')
+    first = run_example('kge_transductive.py',
+                        base + ['2', '--checkpoint', checkpoint], data_root,
+                        mirror_url)
+    # The schedule is saved (fit's own test shows that it is restored): its
+    # best value is the best validation MRR so far.
+    saved = torch.load(checkpoint, weights_only=False)['extra']['state']
+    assert abs(saved['scheduler']['best'] - first['valid_mrr']) < 1e-4
+    resumed = run_example('kge_transductive.py',
+                          base + ['4', '--checkpoint', checkpoint], data_root,
+                          mirror_url)
+    assert resumed['epochs_run'] == straight['epochs_run'] == 4
+    assert resumed['device'] == 'cpu'
+    for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
+                'test_hits@10'):
+        assert resumed[key] == straight[key], key

@@ -97,7 +97,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         train_epoch: Callable[[int], float], epochs: int,
         validate: Optional[Callable[[], float]] = None, eval_every: int = 1,
         patience: Optional[int] = None, checkpoint: Optional[str] = None,
-        progress: bool = True) -> History:
+        progress: bool = True, state: Optional[Dict[str,
+                                                    Any]] = None) -> History:
     r"""Trains :obj:`model` for up to :obj:`epochs` epochs.
 
     Every epoch calls :obj:`train_epoch(epoch)` (which does the work and
@@ -107,9 +108,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     without improvement, and the best weights are restored at the end.
 
     With :obj:`checkpoint`, the state every :obj:`eval_every` epochs (model,
-    optimizer, random number generators, history and best weights) is
-    saved there; if the file exists when :func:`fit` starts, training
-    resumes from it and ends exactly as an uninterrupted run would.
+    optimizer, random number generators, history, best weights, and the
+    :obj:`state_dict()` of every object in :obj:`state`, e.g. a learning
+    rate scheduler) is saved there; if the file exists when :func:`fit`
+    starts, training resumes from it and ends exactly as an uninterrupted
+    run would.
 
     Args:
         model (torch.nn.Module): The model.
@@ -124,13 +127,23 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             stopping. (default: :obj:`None`, never stop early)
         checkpoint (str, optional): Checkpoint path. (default: :obj:`None`)
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
+        state (dict, optional): More objects with :obj:`state_dict()` and
+            :obj:`load_state_dict()` to checkpoint, by name.
+            (default: :obj:`None`)
     """
+    state = {} if state is None else state
     history = History()
     best_state = None
     start = 1
     if checkpoint is not None and osp.exists(checkpoint):
         extra = load_checkpoint(checkpoint, model, optimizer)
         history, best_state = extra['history'], extra['best_state']
+        saved = extra.get('state', {})
+        if set(saved) != set(state):
+            raise ValueError(f"'{checkpoint}' holds the state of "
+                             f"{sorted(saved)}, expected {sorted(state)}")
+        for name, obj in state.items():
+            obj.load_state_dict(saved[name])
         start = extra['epoch'] + 1
         if history.stopped_early:
             start = epochs + 1
@@ -155,8 +168,12 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     history.stopped_early = True
                 postfix['valid'] = f'{metric:.4f}'
             if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, epoch=epoch,
-                                history=history, best_state=best_state)
+                save_checkpoint(
+                    checkpoint, model, optimizer, epoch=epoch, history=history,
+                    best_state=best_state, state={
+                        name: obj.state_dict()
+                        for name, obj in state.items()
+                    })
         bar.set_postfix(postfix)
         if history.stopped_early:
             break
