@@ -196,7 +196,9 @@ def build(name, args, num_nodes, num_relations, symmetric=None):
 def run(name, args, train, valid, test, num_relations, categories, symmetric):
     seed_everything(args.seed)
     start = time.perf_counter()
-    model = build(name, args, train.num_nodes, num_relations, symmetric)
+    device = train.target_edge_index.device
+    model = build(name, args, train.num_nodes, num_relations,
+                  symmetric).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=args.weight_decay)
     head, tail = train.target_edge_index
@@ -210,7 +212,8 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
     def step(h, r, t):
         if args.negatives > 0:  # the positive is column 0
             negatives = torch.randint(train.num_nodes,
-                                      (h.numel(), args.negatives))
+                                      (h.numel(), args.negatives),
+                                      device=device)
             scores = torch.cat([
                 model(h, r, t).view(-1, 1),
                 model(h.view(-1, 1), r.view(-1, 1), negatives)
@@ -227,8 +230,8 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
 
     if args.time_batches > 0:  # time the first batches of an epoch only
         model.train()
-        batches = triples[:, torch.randperm(triples.size(1))].split(
-            args.batch_size, dim=1)
+        batches = triples[:, torch.randperm(triples.size(1), device=device
+                                            )].split(args.batch_size, dim=1)
         timed = min(args.time_batches, len(batches))
         tick = time.perf_counter()
         for h, r, t in batches[:timed]:
@@ -243,7 +246,7 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
         }
 
     def train_epoch(epoch):
-        perm = torch.randperm(triples.size(1))
+        perm = torch.randperm(triples.size(1), device=device)
         total = sum(
             step(h, r, t)
             for h, r, t in triples[:, perm].split(args.batch_size, dim=1))
@@ -281,7 +284,7 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
         mask = torch.tensor([c == cat for c in category], dtype=torch.bool)
         if not bool(mask.any()):
             continue
-        head, tail = (1 / result.ranks(side)[mask]
+        head, tail = (1 / result.ranks(side).cpu()[mask]
                       for side in ('head', 'tail'))
         per_category[cat] = {
             'triples': int(mask.sum()),
@@ -291,8 +294,9 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
         }
     # MRR on the test triples of the relations that are symmetric in the
     # training data (the INN-mixed flag) and on the others.
-    flagged = symmetric[test.target_edge_type]
-    ranks = torch.stack([result.ranks(side) for side in ('head', 'tail')])
+    flagged = symmetric[test.target_edge_type.cpu()]
+    ranks = torch.stack(
+        [result.ranks(side).cpu() for side in ('head', 'tail')])
     by_symmetry = {
         key: round(float((1 / ranks[:, mask]).mean()), 4)
         for key, mask in (('symmetric', flagged), ('other', ~flagged))
@@ -328,6 +332,7 @@ def main():
     parser.add_argument('--models', nargs='+',
                         default=['INN', 'RotatE', 'ComplEx'])
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--eval-every', type=int, default=10,
         help='validate every this many epochs and test the best '
@@ -343,7 +348,8 @@ def main():
 
     start = time.perf_counter()
     dataset = get_dataset(args.root, args.dataset)
-    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    train, valid, test = (dataset[split].to(args.device)
+                          for split in ('train', 'valid', 'test'))
     num_relations = train.num_relations
     head, tail = train.target_edge_index
     categories, symmetry = relation_statistics(head, train.target_edge_type,
@@ -362,6 +368,7 @@ def main():
         json.dumps({
             'example': 'inn_relations',
             'dataset': args.dataset,
+            'device': args.device,
             'budget': {
                 key: getattr(args, key)
                 for key in DEFAULTS

@@ -125,14 +125,17 @@ def main():
     parser.add_argument('--patience', type=int, default=5)
     parser.add_argument('--message-ratio', type=float, default=0.75)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
     seed_everything(args.seed)
     start = time.perf_counter()
+    device = torch.device(args.device)
     dataset = get_dataset(args.root, args.dataset)
     inductive = isinstance(dataset, GraILInductive)
-    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    train, valid, test = (dataset[split].to(device)
+                          for split in ('train', 'valid', 'test'))
     channels = args.channels or (768 if inductive else 128)
     negatives = args.negatives or ('in-batch' if inductive else 'all')
     batch_size = args.batch_size or (512 if inductive else 1024)
@@ -148,7 +151,7 @@ def main():
                         args.layers if inductive else 1, args.step,
                         use_global=not args.no_global,
                         optimizer=args.optimizer, seed=args.seed, n3=n3,
-                        batch_size=args.layer_batch_size)
+                        batch_size=args.layer_batch_size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     layerwise = inductive and args.training == 'layerwise'
     # Transductive: L = infinity; inductive layer-wise: cleared every L.
@@ -169,7 +172,7 @@ def main():
         (msg_index, msg_type), (sup_index, sup_type) = (cycle['messages'],
                                                         cycle['supervision'])
         states = cache.step(model, None, msg_index, msg_type, train.num_nodes)
-        batch = torch.randperm(sup_type.numel())[:batch_size]
+        batch = torch.randperm(sup_type.numel(), device=device)[:batch_size]
         head, tail = sup_index[:, batch]
         return descend(
             loss_fn(EmbeddingScorer(model.decoder, states), head,
@@ -185,7 +188,8 @@ def main():
         else:
             sup_index, sup_type = train.edge_index, train.edge_type
         total = 0.0
-        for batch in torch.randperm(sup_type.numel()).split(batch_size):
+        order = torch.randperm(sup_type.numel(), device=device)
+        for batch in order.split(batch_size):
             head, tail = sup_index[:, batch]
             relation = sup_type[batch]
             if inductive:
@@ -244,6 +248,7 @@ def main():
         json.dumps({
             'example': 'refactor',
             'dataset': args.dataset,
+            'device': str(device),
             'mode': 'inductive' if inductive else 'transductive (L=inf)',
             'layers': args.layers if inductive else None,
             'training': args.training if inductive else 'layerwise',

@@ -63,14 +63,17 @@ def main():
     parser.add_argument('--patience', type=int, default=5)
     parser.add_argument('--message-ratio', type=float, default=0.75)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
     seed_everything(args.seed)
     start = time.perf_counter()
+    device = torch.device(args.device)
     dataset = get_dataset(args.root, args.dataset)
     inductive = isinstance(dataset, GraILInductive)
-    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    train, valid, test = (dataset[split].to(device)
+                          for split in ('train', 'valid', 'test'))
     num_relations = train.num_relations
     hidden = args.hidden or (64 if inductive else 200)
     decoder = (DistMult(hidden, num_relations) if args.decoder == 'distmult'
@@ -82,7 +85,7 @@ def main():
         num_bases=None if args.blocks or not args.bases else args.bases,
         num_blocks=args.blocks, dropout=args.dropout,
         edge_dropout=args.edge_dropout,
-        self_loop_dropout=args.self_loop_dropout, **kwargs)
+        self_loop_dropout=args.self_loop_dropout, **kwargs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=args.weight_decay)
 
@@ -99,7 +102,8 @@ def main():
             train.edge_index, train.edge_type, args.message_ratio)
         x = features(msg_index, msg_type, train.num_nodes)  # once an epoch
         total = 0.0
-        for batch in torch.randperm(sup_type.numel()).split(args.batch_size):
+        order = torch.randperm(sup_type.numel(), device=device)
+        for batch in order.split(args.batch_size):
             h, t = sup_index[:, batch]
             r = sup_type[batch]
             s = model.scorer(x, msg_index, msg_type)
@@ -134,6 +138,7 @@ def main():
         out = {
             'example': 'rgcn_link_prediction',
             'dataset': args.dataset,
+            'device': str(device),
             'decoder': args.decoder,
             'best_epoch': history.best_epoch,
             'valid_mrr': round(history.best_metric, 4),
