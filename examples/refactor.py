@@ -30,7 +30,10 @@ Losses: cross-entropy of every query, both sides, against all entities
 (the inductive default), against the answers of the batch's queries and
 one random entity per query (``--negatives in-batch``).
 Reports filtered full-ranking metrics (both sides, realistic ties) of the
-best validation epoch. Prints one JSON line.
+best validation epoch. Prints one JSON line. ``--checkpoint PATH`` saves
+the run at every validation (with the node state cache, the current cycle
+and the best states) and resumes it exactly when started again;
+``--device cuda`` runs it on a GPU.
 
     python examples/refactor.py --dataset UMLS
     python examples/refactor.py --dataset fb237_v1 --layers 6
@@ -57,6 +60,17 @@ from pyg_kgc.training import (
     split_messages,
 )
 from pyg_kgc.transforms import add_inverse_triples
+
+
+class Stash(dict):
+    r"""A dict that :func:`~pyg_kgc.training.fit` checkpoints (the
+    example's state outside the model and the optimizer)."""
+    def state_dict(self) -> dict:
+        return dict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.clear()
+        self.update(state)
 
 
 def make_loss(both_sides: bool, in_batch: bool):
@@ -126,6 +140,10 @@ def main():
     parser.add_argument('--message-ratio', type=float, default=0.75)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--checkpoint', default=None,
+        help='save here at every validation (with the node '
+        'state cache); resume from it if it exists')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
@@ -156,7 +174,7 @@ def main():
     layerwise = inductive and args.training == 'layerwise'
     # Transductive: L = infinity; inductive layer-wise: cleared every L.
     cache = NodeStateCache(period=args.layers if layerwise else None)
-    cycle = {}  # the message and supervision triples of a cycle
+    cycle = Stash()  # the message and supervision triples of a cycle
     loss_fn = make_loss(not reciprocal, negatives == 'in-batch')
 
     def descend(loss: torch.Tensor) -> float:  # one Adam step
@@ -169,8 +187,9 @@ def main():
         if cache.restarts:  # a new cycle: new graph, new inputs
             cycle['messages'], cycle['supervision'] = split_messages(
                 train.edge_index, train.edge_type, args.message_ratio)
-        (msg_index, msg_type), (sup_index, sup_type) = (cycle['messages'],
-                                                        cycle['supervision'])
+        # (.to: a cycle restored from a checkpoint is on the CPU)
+        msg_index, msg_type, sup_index, sup_type = (
+            t.to(device) for t in (*cycle['messages'], *cycle['supervision']))
         states = cache.step(model, None, msg_index, msg_type, train.num_nodes)
         batch = torch.randperm(sup_type.numel(), device=device)[:batch_size]
         head, tail = sup_index[:, batch]
@@ -220,7 +239,7 @@ def main():
 
     # The cache is state that fit's best-epoch restore does not cover: in
     # the transductive mode, keep the states of the best validation epoch.
-    best = {'mrr': -1.0, 'states': None}
+    best = Stash(mrr=-1.0, states=None)
 
     @torch.no_grad()
     def validate() -> float:
@@ -231,7 +250,8 @@ def main():
 
     history = fit(model, optimizer, train_epoch, args.epochs, validate,
                   eval_every=args.eval_every, patience=args.patience,
-                  progress=args.progress)
+                  checkpoint=args.checkpoint, progress=args.progress,
+                  state=dict(cache=cache, cycle=cycle, best=best))
     train_seconds = time.perf_counter() - start
     model.eval()
     if not inductive:

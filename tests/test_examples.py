@@ -195,3 +195,26 @@ def test_kge_transductive_resumes_with_its_schedule(data_root, mirror_url,
     for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
                 'test_hits@10'):
         assert resumed[key] == straight[key], key
+
+
+@pytest.mark.parametrize('dataset,extra', [
+    ('UMLS', ['--channels', '16', '--batch-size', '2048']),
+    ('nell_v1', ['--layers', '3', '--channels', '16']),
+])
+def test_refactor_resumes_with_its_node_states(dataset, extra, data_root,
+                                               mirror_url, tmp_path):
+    # Transductive: the cached states and the best ones; inductive
+    # layer-wise: the cycle in progress (3 layers; an epoch's steps are not
+    # a multiple of 3, so a cycle spans the restart).
+    base = ['--dataset', dataset, '--eval-every', '1'] + extra + ['--epochs']
+    straight = run_example('refactor.py', base + ['4'], data_root, mirror_url)
+    checkpoint = str(tmp_path / 'refactor.pt')
+    run_example('refactor.py', base + ['2', '--checkpoint', checkpoint],
+                data_root, mirror_url)
+    resumed = run_example('refactor.py',
+                          base + ['4', '--checkpoint', checkpoint], data_root,
+                          mirror_url)
+    assert resumed['device'] == 'cpu'
+    for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
+                'test_hits@10', 'test_self_ranked_first'):
+        assert resumed[key] == straight[key], key

@@ -1,6 +1,6 @@
 r"""The ReFactor GNN: L ReFactor layers with shared relation embeddings over
 the message graph, and DistMult over the resulting node states."""
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -211,7 +211,11 @@ class NodeStateCache:
                 raise ValueError(f"The cache holds states of "
                                  f"{self.states.size(0)} nodes, not "
                                  f"{num_nodes}: clear it for a new graph")
-            h, accumulator = self.states, self.accumulator
+            # On the model's device (a restored checkpoint is on the CPU).
+            device = model.decoder.relation_emb.device
+            h = self.states.to(device)
+            accumulator = (None if self.accumulator is None else
+                           self.accumulator.to(device))
         h, accumulator = model.layer(h, edge_index, edge_type, accumulator)
         self.states = h.detach()
         self.accumulator = (None
@@ -219,12 +223,33 @@ class NodeStateCache:
         self.steps += 1
         return h
 
+    def state_dict(self) -> Dict[str, Any]:
+        r"""The cache's contents (states, accumulator, steps taken), e.g.
+        for a checkpoint of :func:`~pyg_kgc.training.fit`."""
+        return {
+            'period': self.period,
+            'steps': self.steps,
+            'states': self.states,
+            'accumulator': self.accumulator,
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        r"""Restores the contents saved by :meth:`state_dict`; the states
+        move to the model's device at the next :meth:`step` or
+        :meth:`scorer`."""
+        if state['period'] != self.period:
+            raise ValueError(f"The saved cache has period {state['period']},"
+                             f" this one {self.period}")
+        self.steps = int(state['steps'])
+        self.states, self.accumulator = state['states'], state['accumulator']
+
     def scorer(self, model: ReFactorGNN) -> EmbeddingScorer:
         r"""DistMult over the cached states (the transductive inference of
         :math:`L = \infty`)."""
         if self.states is None:
             raise ValueError("The node state cache is empty")
-        return EmbeddingScorer(model.decoder, self.states)
+        return EmbeddingScorer(
+            model.decoder, self.states.to(model.decoder.relation_emb.device))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(period={self.period}, '

@@ -142,3 +142,28 @@ def test_node_state_cache_errors():
     cache.step(model, None, edge_index, edge_type, 10)
     with pytest.raises(ValueError, match='states of 10 nodes, not 12'):
         cache.step(model, None, edge_index, edge_type, 12)
+
+
+@pytest.mark.parametrize('optimizer', ['sgd', 'adagrad'])
+def test_node_state_cache_state_dict_round_trip(optimizer):
+    # A restored cache continues the cycle exactly: same next states, same
+    # restart points; a cache of another period is refused.
+    from pyg_kgc.nn.models import NodeStateCache
+    edge_index, edge_type = graph(7)
+    model = ReFactorGNN(3, 8, num_layers=3, lr=0.5, optimizer=optimizer)
+    cache = NodeStateCache(period=3)
+    for _ in range(4):  # one full cycle and one step into the next
+        cache.step(model, None, edge_index, edge_type, 10)
+    saved = cache.state_dict()
+    restored = NodeStateCache(period=3)
+    restored.load_state_dict(saved)
+    assert restored.steps == 4 and not restored.restarts
+    for _ in range(2):  # the rest of the cycle, then a restart in both
+        a = cache.step(model, None, edge_index, edge_type, 10)
+        b = restored.step(model, None, edge_index, edge_type, 10)
+        assert torch.equal(a, b)
+    assert cache.restarts and restored.restarts
+    if optimizer == 'adagrad':
+        assert torch.equal(cache.accumulator, restored.accumulator)
+    with pytest.raises(ValueError, match='saved cache has period 3'):
+        NodeStateCache(period=6).load_state_dict(saved)
