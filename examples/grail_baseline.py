@@ -65,15 +65,18 @@ def main():
     parser.add_argument('--patience', type=int, default=3)
     parser.add_argument('--message-ratio', type=float, default=0.75)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
     seed_everything(args.seed)
     start = time.perf_counter()
     dataset = GraILInductive(args.root, args.dataset)
-    train, valid, test = dataset['train'], dataset['valid'], dataset['test']
+    device = torch.device(args.device)
+    train, valid, test = (dataset[split].to(device)
+                          for split in ('train', 'valid', 'test'))
     model = RelationProfileModel(train.num_relations, args.dim, args.hidden,
-                                 args.dropout)
+                                 args.dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def train_epoch(epoch: int) -> float:
@@ -119,6 +122,7 @@ def main():
         json.dumps({
             'example': 'grail_baseline',
             'dataset': args.dataset,
+            'device': str(device),
             'best_epoch': history.best_epoch,
             'valid_mrr': round(history.best_metric, 4),
             'test_mrr': round(full['mrr'], 4),

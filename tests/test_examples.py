@@ -218,3 +218,15 @@ def test_refactor_resumes_with_its_node_states(dataset, extra, data_root,
     for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
                 'test_hits@10', 'test_self_ranked_first'):
         assert resumed[key] == straight[key], key
+
+
+def test_grail_baseline(data_root, mirror_url):
+    args = ['--dataset', 'fb237_v1', '--epochs', '4', '--eval-every', '2']
+    result = run_example('grail_baseline.py', args, data_root, mirror_url)
+    assert result['device'] == 'cpu' and result['best_epoch'] in (2, 4)
+    # 1,093 new entities: a random ranking gives an MRR near 0.007.
+    assert 0.02 < result['test_mrr'] <= 1.0
+    assert result['test_hits@1'] <= result['test_hits@10']
+    assert result['test_hits@10'] <= result['test_hits@10_50neg']
+    again = run_example('grail_baseline.py', args, data_root, mirror_url)
+    assert again['test_mrr'] == result['test_mrr']
