@@ -196,8 +196,6 @@ def test_refactor_conv(device, optimizer, use_global, n3, batch_size):
         relation = normal(gen, R, D, device=dev, dtype=dtype)
         x.requires_grad_()
         relation.requires_grad_()
-        if batch_size is not None:
-            torch.manual_seed(9)  # the mini-batch order
         if optimizer == 'adagrad':
             acc = torch.rand(N, D, generator=gen,
                              dtype=torch.float64).to(dev, dtype)
@@ -287,7 +285,9 @@ def test_evaluation_and_sampling(device):
                                                       edge_type.to(device))
     for side in ('head', 'tail'):
         assert torch.equal(got.ranks(side).cpu(), ref.ranks(side))
-    assert got.metrics() == ref.metrics()
+    # Means of equal ranks, up to the device's summation order.
+    for side, metrics in ref.metrics().items():
+        assert got.metrics()[side] == pytest.approx(metrics, rel=1e-12)
     # Filtered corruptions drawn on the device are in range and not known.
     sampler = NegativeSampler(N, 5, known=known.to(device))
     head, tail = edge_index.to(device)
