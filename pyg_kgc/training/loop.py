@@ -4,7 +4,7 @@ import copy
 import os.path as osp
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -97,8 +97,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         train_epoch: Callable[[int], float], epochs: int,
         validate: Optional[Callable[[], float]] = None, eval_every: int = 1,
         patience: Optional[int] = None, checkpoint: Optional[str] = None,
-        progress: bool = True, state: Optional[Dict[str,
-                                                    Any]] = None) -> History:
+        progress: bool = True,
+        state: Optional[Mapping[str, Any]] = None) -> History:
     r"""Trains :obj:`model` for up to :obj:`epochs` epochs.
 
     Every epoch calls :obj:`train_epoch(epoch)` (which does the work and
