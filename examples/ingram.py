@@ -24,6 +24,13 @@ Prints one JSON line.
     python examples/ingram.py --dataset NL-100
     python examples/ingram.py --dataset fb237_v1 --epochs 2000
 
+Validation and test use the same random input features of the inference
+graph (one draw, seeded by ``--seed``). With ``--redraw-features``, every
+validation draws new features and the test reuses the draw of the best
+validation epoch, as the official code does (``train.py`` draws features
+at every validation and saves them with the checkpoint, ``test.py`` loads
+them): the model selection then also selects a draw of the features.
+
 Long runs (the WK splits take hours on a CPU) can be stopped and resumed:
 with ``--checkpoint PATH`` the state is saved at every validation (model,
 optimizer, random number generators, history, best weights), and the same
@@ -74,6 +81,10 @@ def main():
         help='save here at every validation; resume from '
         'it if it exists')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--redraw-features', action='store_true',
+        help='new input features at every validation, the '
+        "best one's for the test (the official protocol)")
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
 
@@ -90,7 +101,16 @@ def main():
     sampler = NegativeSampler(train.num_nodes, args.negatives)
     epoch_seconds = []
 
+    current = {'epoch': 0}  # the epoch a validation follows
+
+    def feature_seed(epoch: int) -> int:
+        # One draw per validation epoch with --redraw-features, else one
+        # draw for the whole run.
+        return args.seed * 1_000_003 + epoch if args.redraw_features else (
+            args.seed)
+
     def train_epoch(epoch: int) -> float:
+        current['epoch'] = epoch
         t0 = time.perf_counter()
         (msg_index, msg_type), (sup_index, sup_type) = split_messages(
             train.edge_index, train.edge_type, args.message_ratio, cover=True)
@@ -111,7 +131,6 @@ def main():
         return value
 
     def evaluate(data, evaluator, seed):
-        # Fixed features per graph, so validations are comparable.
         generator = torch.Generator().manual_seed(seed)
         scorer = model.scorer(data.edge_index, data.edge_type, data.num_nodes,
                               data.num_relations, generator)
@@ -122,7 +141,8 @@ def main():
 
     @torch.no_grad()
     def validate() -> float:
-        return evaluate(valid, valid_evaluator, args.seed)['mrr']
+        return evaluate(valid, valid_evaluator,
+                        feature_seed(current['epoch']))['mrr']
 
     history = fit(model, optimizer, train_epoch, args.epochs, validate,
                   eval_every=args.eval_every, patience=args.patience,
@@ -131,7 +151,10 @@ def main():
 
     model.eval()
     with torch.no_grad():
-        full = evaluate(test, RankingEvaluator.from_data(test), args.seed)
+        # The validation graph's features: on the InGram splits validation
+        # and test queries share the inference graph.
+        full = evaluate(test, RankingEvaluator.from_data(test),
+                        feature_seed(history.best_epoch or 0))
     epoch_seconds.sort()
     print(
         json.dumps({
@@ -141,6 +164,8 @@ def main():
             args.dataset,
             'device':
             str(device),
+            'redraw_features':
+            args.redraw_features,
             'epochs':
             len(history.losses),
             'best_epoch':
