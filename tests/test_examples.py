@@ -161,6 +161,13 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
                 'test_hits@10'):
         assert resumed[key] == straight[key], key
+    # The official protocol: a new draw of the inference graph's features
+    # at every validation, the best one's for the test.
+    redrawn = run_example('ingram.py', args + ['--redraw-features'], data_root,
+                          mirror_url)
+    assert redrawn['redraw_features'] and not straight['redraw_features']
+    assert redrawn['epochs'] == 4
+    assert redrawn['valid_mrr'] != straight['valid_mrr']
     # Started again after the last epoch, it only tests the best state.
     again = run_example('ingram.py', args + ['--checkpoint', checkpoint],
                         data_root, mirror_url)
