@@ -162,12 +162,19 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
                 'test_hits@10'):
         assert resumed[key] == straight[key], key
     # The official protocol: a new draw of the inference graph's features
-    # at every validation, the best one's for the test.
-    redrawn = run_example('ingram.py', args + ['--redraw-features'], data_root,
-                          mirror_url)
+    # at every validation, the best one's for the test; with
+    # --feature-draws, the trained model is also tested with the best of
+    # several draws on validation.
+    redrawn = run_example('ingram.py',
+                          args + ['--redraw-features', '--feature-draws', '3'],
+                          data_root, mirror_url)
     assert redrawn['redraw_features'] and not straight['redraw_features']
     assert redrawn['epochs'] == 4
     assert redrawn['valid_mrr'] != straight['valid_mrr']
+    draws = redrawn['best_of_draws']
+    assert straight['best_of_draws'] is None and draws['draws'] == 3
+    assert draws['valid_mrr'] >= draws['valid_mrr_mean'] > 0.0
+    assert 0.0 < draws['test_mrr'] <= 1.0
     # Started again after the last epoch, it only tests the best state.
     again = run_example('ingram.py', args + ['--checkpoint', checkpoint],
                         data_root, mirror_url)
