@@ -175,6 +175,17 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert straight['best_of_draws'] is None and draws['draws'] == 3
     assert draws['valid_mrr'] >= draws['valid_mrr_mean'] > 0.0
     assert 0.0 < draws['test_mrr'] <= 1.0
+    # The spread of the test metrics over draws of the input features, for
+    # the checkpoint's best state.
+    spread = run_example('ingram_feature_draws.py', [
+        '--dataset', 'NL-100', '--dim', '8', '--heads', '2', '--draws', '3',
+        '--checkpoint', checkpoint
+    ], data_root, mirror_url)
+    assert spread['best_epoch'] == straight['best_epoch']
+    assert len(spread['valid_mrr']) == len(spread['test_mrr']) == 3
+    best = max(range(3), key=spread['valid_mrr'].__getitem__)
+    assert spread['test_mrr_of_best_valid_draw'] == spread['test_mrr'][best]
+    assert -1.0 <= spread['correlation_valid_test'] <= 1.0
     # Started again after the last epoch, it only tests the best state.
     again = run_example('ingram.py', args + ['--checkpoint', checkpoint],
                         data_root, mirror_url)
