@@ -58,10 +58,9 @@ from pyg_kgc.training import (
 )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--dataset', default='NL-100')
-    parser.add_argument('--root', default='data')
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    r"""The model's hyper-parameters, the official code's defaults (shared
+    with ``examples/ingram_feature_draws.py``)."""
     parser.add_argument('--dim', type=int, default=32,
                         help='entity and relation dimension')
     parser.add_argument('--entity-ratio', type=int, default=8)
@@ -70,6 +69,19 @@ def main():
     parser.add_argument('--relation-layers', type=int, default=2)
     parser.add_argument('--bins', type=int, default=10)
     parser.add_argument('--heads', type=int, default=8)
+
+
+def build_model(args: argparse.Namespace) -> InGram:
+    return InGram(args.dim, args.dim, args.entity_ratio, args.relation_ratio,
+                  args.entity_layers, args.relation_layers, args.bins,
+                  args.heads)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--dataset', default='NL-100')
+    parser.add_argument('--root', default='data')
+    add_model_arguments(parser)
     parser.add_argument('--margin', type=float, default=2.0)
     parser.add_argument('--lr', type=float, default=5e-4)
     parser.add_argument('--clip', type=float, default=0.1)
@@ -101,9 +113,7 @@ def main():
     dataset = get_dataset(args.root, args.dataset)
     train, valid, test = (dataset[split].to(device)
                           for split in ('train', 'valid', 'test'))
-    model = InGram(args.dim, args.dim, args.entity_ratio, args.relation_ratio,
-                   args.entity_layers, args.relation_layers, args.bins,
-                   args.heads).to(device)
+    model = build_model(args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     sampler = NegativeSampler(train.num_nodes, args.negatives)
     epoch_seconds = []

@@ -14,10 +14,10 @@ import argparse
 import json
 
 import torch
+from ingram import add_model_arguments, build_model  # examples/ingram.py
 
 from pyg_kgc.datasets import get_dataset
 from pyg_kgc.evaluation import RankingEvaluator
-from pyg_kgc.nn.models import InGram
 
 
 def main():
@@ -29,14 +29,7 @@ def main():
     parser.add_argument('--draws', type=int, default=10)
     parser.add_argument('--seed', type=int, default=10_000,
                         help='draw k uses the seed SEED + k')
-    # The model of the checkpoint (examples/ingram.py's defaults).
-    parser.add_argument('--dim', type=int, default=32)
-    parser.add_argument('--entity-ratio', type=int, default=8)
-    parser.add_argument('--relation-ratio', type=int, default=4)
-    parser.add_argument('--entity-layers', type=int, default=2)
-    parser.add_argument('--relation-layers', type=int, default=2)
-    parser.add_argument('--bins', type=int, default=10)
-    parser.add_argument('--heads', type=int, default=8)
+    add_model_arguments(parser)  # those of the checkpoint's run
     args = parser.parse_args()
     if args.draws < 2:
         raise ValueError(f"--draws must be at least 2, got {args.draws}")
@@ -45,9 +38,7 @@ def main():
                        weights_only=False)['extra']
     if saved['best_state'] is None:
         raise ValueError(f"'{args.checkpoint}' holds no validated state yet")
-    model = InGram(args.dim, args.dim, args.entity_ratio, args.relation_ratio,
-                   args.entity_layers, args.relation_layers, args.bins,
-                   args.heads)
+    model = build_model(args)
     model.load_state_dict(saved['best_state'])
     model.eval()
     dataset = get_dataset(args.root, args.dataset)
