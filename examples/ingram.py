@@ -32,7 +32,10 @@ at every validation and saves them with the checkpoint, ``test.py`` loads
 them): the model selection then also selects a draw of the features.
 ``--feature-draws K`` selects a draw after training instead: the trained
 model is validated with K draws and tested with the best one (reported
-beside the test metrics of the run's own draw).
+beside the test metrics of the run's own draw). Both choose a draw on the
+validation queries for the test queries, which is meaningful where the two
+share their graph, as on the InGram splits (on the GraIL splits validation
+runs on the training graph and test on a new one).
 
 Long runs (the WK splits take hours on a CPU) can be stopped and resumed:
 with ``--checkpoint PATH`` the state is saved at every validation (model,
