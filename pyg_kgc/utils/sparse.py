@@ -150,21 +150,36 @@ def _check_pairs(x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> None:
     _check_range(col, y.size(0), 'col')
 
 
+def _distinct_pairs(
+        row: Tensor, col: Tensor, size: Tuple[int, int],
+        like: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r"""The CSR pattern (values zeros of :obj:`like`'s type) of the distinct
+    pairs :obj:`(row, col)` of a :obj:`size` matrix, sorted as CSR wants;
+    with its row pointers, the pairs' rows and columns, and where every
+    entry's pair went. Sampled products on it compute a repeated pair once
+    (and :func:`torch.sparse.sampled_addmm` refuses a pattern with more
+    entries than its matrix has)."""
+    key, inverse = torch.unique(row * size[1] + col, sorted=True,
+                                return_inverse=True)
+    pair_row, pair_col = key // size[1], key % size[1]
+    crow = _crow(pair_row, size[0])
+    pattern = _csr_tensor(crow, pair_col, like.new_zeros(key.numel()), size)
+    return pattern, crow, pair_row, pair_col, inverse
+
+
+def _sampled(pattern: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    r"""The dot products of rows of :obj:`x` and :obj:`y` at the entries of
+    :obj:`pattern`, in its order."""
+    return torch.sparse.sampled_addmm(pattern, x, y.t(), beta=0.0).values()
+
+
 class _SampledDot(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor, row: Tensor, col: Tensor) -> Tensor:
-        size = (x.size(0), y.size(0))
-        # Repeated pairs are computed once: the CSR pattern of the distinct
-        # pairs (sorted, as CSR wants), and where every pair went.
-        key, inverse = torch.unique(row * size[1] + col, sorted=True,
-                                    return_inverse=True)
-        pair_row, pair_col = key // size[1], key % size[1]
-        crow = _crow(pair_row, size[0])
-        pattern = _csr_tensor(crow, pair_col, x.new_zeros(key.numel()), size)
-        values = torch.sparse.sampled_addmm(pattern, x, y.t(),
-                                            beta=0.0).values()
+        pattern, crow, pair_row, pair_col, inverse = _distinct_pairs(
+            row, col, (x.size(0), y.size(0)), x)
         ctx.save_for_backward(x, y, crow, pair_row, pair_col, inverse)
-        return values[inverse]
+        return _sampled(pattern, x, y)[inverse]
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -240,17 +255,10 @@ class _HeadProducts(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             # d out[r, h] / d w[e, h] = table[c, h]: the sampled products
             # <grad[r, h], table[c, h]>, one head at a time, on the pattern
-            # of the distinct pairs (sampled_addmm refuses more entries
-            # than the matrix has), gathered back to the entries.
-            key, inverse = torch.unique(row * size[1] + col, sorted=True,
-                                        return_inverse=True)
-            pattern = _csr_tensor(_crow(key // size[1],
-                                        size[0]), key % size[1],
-                                  grad.new_zeros(key.numel()), size)
+            # of the distinct pairs, gathered back to the entries.
+            pattern, _, _, _, inverse = _distinct_pairs(row, col, size, grad)
             grad_weight = torch.stack([
-                torch.sparse.sampled_addmm(pattern, _head(grad, h),
-                                           _head(table, h).t(),
-                                           beta=0.0).values()
+                _sampled(pattern, _head(grad, h), _head(table, h))
                 for h in range(heads)
             ], dim=1)[inverse]
         if ctx.needs_input_grad[1]:  # A_h^T grad[:, h]
