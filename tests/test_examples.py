@@ -186,6 +186,17 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     best = max(range(3), key=spread['valid_mrr'].__getitem__)
     assert spread['test_mrr_of_best_valid_draw'] == spread['test_mrr'][best]
     assert -1.0 <= spread['correlation_valid_test'] <= 1.0
+    # A GraIL split validates on the training graph and tests on another:
+    # a draw chosen on one says nothing about the other, so it is refused;
+    # so is a single draw.
+    for bad, message in ((['--dataset', 'fb237_v1'], 'different graphs'),
+                         (['--dataset', 'NL-100', '--draws',
+                           '1'], 'at least 2')):
+        out = run_script(
+            'ingram_feature_draws.py',
+            bad + ['--dim', '8', '--heads', '2', '--checkpoint', checkpoint],
+            data_root, mirror_url, timeout=120)
+        assert out.returncode != 0 and message in out.stderr
     # Started again after the last epoch, it only tests the best state.
     again = run_example('ingram.py', args + ['--checkpoint', checkpoint],
                         data_root, mirror_url)
