@@ -212,6 +212,9 @@ def main():
             history.best_epoch,
             'valid_mrr':
             round(history.best_metric, 4),
+            # Every validation of the run, resumed parts included.
+            'valid_history':
+            [[epoch, round(mrr, 4)] for epoch, mrr in history.metrics],
             'test_mrr':
             round(full['mrr'], 4),
             'test_hits@1':

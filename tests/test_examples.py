@@ -150,6 +150,9 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     straight = run_example('ingram.py', args, data_root, mirror_url)
     assert straight['epochs'] == straight['epochs_this_run'] == 4
     assert straight['best_epoch'] in (2, 4)
+    assert [epoch for epoch, _ in straight['valid_history']] == [2, 4]
+    assert max(
+        mrr for _, mrr in straight['valid_history']) == (straight['valid_mrr'])
     assert 0.0 < straight['test_mrr'] <= 1.0
     checkpoint = str(tmp_path / 'nl100.pt')
     half = args[:-3] + ['2', '--eval-every', '2', '--checkpoint', checkpoint]
@@ -158,8 +161,8 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     resumed = run_example('ingram.py', args + ['--checkpoint', checkpoint],
                           data_root, mirror_url)
     assert resumed['epochs'] == 4 and resumed['epochs_this_run'] == 2
-    for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
-                'test_hits@10'):
+    for key in ('best_epoch', 'valid_mrr', 'valid_history', 'test_mrr',
+                'test_hits@1', 'test_hits@10'):
         assert resumed[key] == straight[key], key
     # The official protocol: a new draw of the inference graph's features
     # at every validation, the best one's for the test; with
