@@ -18,8 +18,8 @@ schedule and early stopping; the test metrics are those of the best
 validation epoch. Prints one JSON line.
 
     python examples/kge_transductive.py --dataset UMLS --model ComplEx
-    python examples/kge_transductive.py --dataset FB15k-237 --model ComplEx \
-        --device cuda --checkpoint ckpt/fb237-complex.pt
+    python examples/kge_transductive.py --dataset FB15k-237 \
+        --model ComplEx-N3 --device cuda --checkpoint ckpt/fb237-complex.pt
 
 ``--checkpoint PATH`` saves the run at every validation (model, optimizer,
 learning-rate schedule, random number generators) and resumes it exactly
@@ -52,10 +52,14 @@ PAPERS = {
     ('CoDEx-S', 'ComplEx'): (0.465, 'CoDEx paper'),
     ('CoDEx-S', 'TransE'): (0.354, 'CoDEx paper'),
     ('CoDEx-S', 'RESCAL'): (0.404, 'CoDEx paper'),
-    ('FB15k-237', 'ComplEx'): (0.37, 'Lacroix et al. 2018, ComplEx-N3 '
-                               'rank 1000 (kbc README)'),
-    ('WN18RR', 'ComplEx'): (0.49, 'Lacroix et al. 2018, ComplEx-N3 '
-                            'rank 2000 (kbc README)'),
+    ('FB15k-237', 'ComplEx-N3'): (0.37, 'Lacroix et al. 2018, ComplEx-N3 '
+                                  'rank 1000 (kbc README)'),
+    ('WN18RR', 'ComplEx-N3'): (0.49, 'Lacroix et al. 2018, ComplEx-N3 '
+                               'rank 2000 (kbc README)'),
+    ('FB15k-237', 'DistMult'): (0.343, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('FB15k-237', 'ComplEx'): (0.348, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('FB15k-237', 'TransE'): (0.313, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('WN18RR', 'TransE'): (0.228, 'Ruffinelli et al. 2020 (LibKGE)'),
 }
 
 CONFIGS = {
@@ -76,6 +80,39 @@ CONFIGS = {
          optimizer='Adagrad', lr=0.04523, batch_size=128, entity_dropout=0.0,
          relation_dropout=0.0804, n3=0.0, max_epochs=400, valid_every=5,
          patience=10, lr_patience=7),
+    # FB15k-237 and WN18RR: the best configurations of Ruffinelli et al.
+    # (ICLR 2020, LibKGE), config_files/iclr2020/<dataset>/<model>-*-bo-best/
+    # checkpoint_best.yaml of the uma-pi1/kge-iclr20 repository, rounded:
+    # reciprocal relations, negative sampling with LibKGE's "kl" loss,
+    # Adagrad unless said otherwise. Their initialisation "uniform_" with
+    # only the lower bound a set draws from U(a, 1) (torch's default upper
+    # bound, which LibKGE leaves in place); their "lp" penalties are those
+    # of lp_penalty below. A negative dropout in their files means none.
+    ('FB15k-237', 'DistMult'):
+    dict(regime='negative_sampling', tail_negatives=402, head_negatives=255,
+         dim=256, init='uniform', init_a=-0.9352, optimizer='Adagrad',
+         lr=0.1595, batch_size=1024, entity_dropout=0.4197,
+         relation_dropout=0.4097, n3=0.0, lp_p=3, lp_weighted=1,
+         entity_lp=1.408e-9, relation_lp=4.100e-15, max_epochs=400,
+         valid_every=5, patience=10, lr_patience=6),
+    ('FB15k-237', 'ComplEx'):
+    dict(regime='negative_sampling', tail_negatives=1000, head_negatives=529,
+         dim=256, init='uniform', init_a=-0.8328, optimizer='Adagrad',
+         lr=0.1826, batch_size=1024, entity_dropout=0.5,
+         relation_dropout=0.2268, n3=0.0, lp_p=3, lp_weighted=1,
+         entity_lp=6.704e-9, relation_lp=4.133e-14, max_epochs=400,
+         valid_every=5, patience=10, lr_patience=7),
+    ('FB15k-237', 'TransE'):
+    dict(regime='negative_sampling', tail_negatives=192, head_negatives=61,
+         dim=128, p=2, init='uniform', init_a=-1e-5, optimizer='Adam', lr=3e-4,
+         batch_size=128, entity_dropout=0.0, relation_dropout=0.0, n3=0.0,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('WN18RR', 'TransE'):
+    dict(regime='negative_sampling', tail_negatives=158, head_negatives=70,
+         dim=512, p=2, init='xavier_normal', optimizer='Adagrad', lr=0.2533,
+         batch_size=128, entity_dropout=0.2519, relation_dropout=0.0, n3=0.0,
+         lp_p=2, lp_weighted=0, entity_lp=1.065e-7, relation_lp=4.496e-13,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=5),
     # Set here: ComplEx with reciprocal relations, 1vsAll and N3
     # regularisation (Lacroix et al., 2018).
     ('UMLS', 'ComplEx'):
@@ -97,12 +134,12 @@ CONFIGS = {
     # 2000, entries initialised N(0, 1e-3^2), Adagrad 0.1, batches of 1000
     # and 100, N3 weights 5e-2 and 1e-1, 100 epochs; no schedule and no
     # early stopping (the best validation epoch is kept).
-    ('FB15k-237', 'ComplEx'):
+    ('FB15k-237', 'ComplEx-N3'):
     dict(regime='1vsAll', dim=2000, init='normal', init_std=1e-3,
          optimizer='Adagrad', lr=0.1, batch_size=1000, entity_dropout=0.0,
          relation_dropout=0.0, n3=5e-2, max_epochs=100, valid_every=5,
          patience=100, lr_patience=1000),
-    ('WN18RR', 'ComplEx'):
+    ('WN18RR', 'ComplEx-N3'):
     dict(regime='1vsAll', dim=4000, init='normal', init_std=1e-3,
          optimizer='Adagrad', lr=0.1, batch_size=100, entity_dropout=0.0,
          relation_dropout=0.0, n3=1e-1, max_epochs=100, valid_every=5,
@@ -119,7 +156,7 @@ CONFIGS = {
 
 def build_model(name, config, num_nodes, num_relations):
     dim = config['dim']
-    if name == 'ComplEx':
+    if name in ('ComplEx', 'ComplEx-N3'):
         decoder = ComplEx(dim, num_relations)
     elif name == 'DistMult':
         decoder = DistMult(dim, num_relations)
@@ -133,6 +170,10 @@ def build_model(name, config, num_nodes, num_relations):
         raise ValueError(f"Unknown model {name!r}")
     if config['init'] == 'xavier_normal':
         init = torch.nn.init.xavier_normal_
+    elif config['init'] == 'uniform':
+
+        def init(weight):
+            torch.nn.init.uniform_(weight, a=config['init_a'], b=1.0)
     else:
 
         def init(weight):
@@ -144,6 +185,32 @@ def build_model(name, config, num_nodes, num_relations):
     if name != 'RotatE':  # phases keep their uniform initialisation
         init(decoder.relation_emb.data)
     return model
+
+
+def lp_penalty(model, config, head, relation, tail, num_relations):
+    r"""LibKGE's "lp" penalty of a batch of training triples (not their
+    reciprocals), as its reciprocal-relations model adds it to the loss.
+    Weighted: :math:`|x|^p / p` summed over the rows the batch uses, each as
+    often as it is used, divided by their number (entities: the heads and
+    tails; relations: :math:`r` and, as a second term, :math:`r + R`).
+    Unweighted: :math:`|x|^p / p` summed over the whole table, twice for the
+    entities (LibKGE counts a table used for heads and tails twice)."""
+    p = config['lp_p']
+    entity, relations = model.entity_emb, model.decoder.relation_emb
+    if config['lp_weighted']:
+
+        def used(table, index):
+            rows = table.index_select(0, index)
+            return rows.abs().pow(p).sum() / (p * index.numel())
+
+        entity_term = used(entity, torch.cat([head, tail]))
+        relation_term = (used(relations, relation) +
+                         used(relations, relation + num_relations))
+    else:
+        entity_term = 2 * entity.abs().pow(p).sum() / p
+        relation_term = relations.abs().pow(p).sum() / p
+    return (config['entity_lp'] * entity_term +
+            config['relation_lp'] * relation_term)
 
 
 def main():
@@ -171,6 +238,10 @@ def main():
         if key not in config:
             raise KeyError(f"Unknown configuration entry {key!r}")
         config[key] = type(config[key])(value)
+
+    if config.get('lp_p', 0) and config['regime'] != 'negative_sampling':
+        raise ValueError("lp_p (LibKGE's penalty) is implemented for the "
+                         "negative_sampling regime only")
 
     seed_everything(args.seed)
     start = time.perf_counter()
@@ -221,6 +292,8 @@ def main():
             ], dim=1)
             loss = loss + cross_entropy_loss(
                 scores, torch.zeros_like(a))  # the positive is column 0
+        if config.get('lp_p', 0):
+            loss = loss + lp_penalty(model, config, h, r, t, num_relations)
         return loss
 
     def train_epoch(epoch: int) -> float:

@@ -269,3 +269,61 @@ def test_grail_baseline(data_root, mirror_url):
     assert result['test_hits@10'] <= result['test_hits@10_50neg']
     again = run_example('grail_baseline.py', args, data_root, mirror_url)
     assert again['test_mrr'] == result['test_mrr']
+
+
+def _load_example(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'examples', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kge_transductive_libkge_penalty_and_initialisation():
+    # LibKGE's penalty written as its lookup embedder computes it (unique
+    # rows weighted by their counts, divided by the number of indexes; the
+    # reciprocal relations as a second term; unweighted: the whole table,
+    # the entities twice) against the example's.
+    example = _load_example('kge_transductive')
+    torch.manual_seed(0)
+    num_nodes, num_relations = 12, 3
+    for (dataset, name) in [('FB15k-237', 'DistMult'),
+                            ('FB15k-237', 'ComplEx'), ('WN18RR', 'TransE')]:
+        config = dict(example.CONFIGS[dataset, name], dim=8)
+        model = example.build_model(name, config, num_nodes, 2 * num_relations)
+        head = torch.tensor([0, 1, 1, 5, 0])
+        relation = torch.tensor([2, 0, 2, 1, 2])
+        tail = torch.tensor([1, 1, 7, 0, 11])
+        p = config['lp_p']
+
+        def libkge(table, index, weight):
+            if not config['lp_weighted']:
+                return weight / p * table.norm(p=p)**p
+            unique, counts = torch.unique(index, return_counts=True)
+            rows = table[unique].abs()
+            return (weight / p *
+                    (rows**p * counts.float().view(-1, 1))).sum() / len(index)
+
+        entity, relations = model.entity_emb, model.decoder.relation_emb
+        if config['lp_weighted']:
+            expected = (
+                libkge(entity, torch.cat([head, tail]), config['entity_lp']) +
+                libkge(relations, relation, config['relation_lp']) +
+                libkge(relations, relation + num_relations,
+                       config['relation_lp']))
+        else:
+            expected = (2 * libkge(entity, None, config['entity_lp']) +
+                        libkge(relations, None, config['relation_lp']))
+        actual = example.lp_penalty(model, config, head, relation, tail,
+                                    num_relations)
+        assert torch.allclose(actual, expected, rtol=1e-5, atol=0), name
+        assert actual > 0
+        if config['init'] == 'uniform':  # U(a, 1), as LibKGE draws it
+            for table in (entity, relations):
+                assert table.min() >= config['init_a'] and table.max() <= 1
+                assert table.max() > 0.5
+    # The penalty needs the batch's own triples: refused with 1vsAll.
+    assert all(
+        cfg.get('lp_p', 0) == 0 or cfg['regime'] == 'negative_sampling'
+        for cfg in example.CONFIGS.values())
