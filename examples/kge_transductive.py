@@ -11,7 +11,15 @@ their results; the others were set here and say so. Two training regimes:
 * ``negative_sampling``: each triple gets sampled corrupted tails (and, with
   reciprocal relations, corrupted heads scored as tails of r + R), and the
   cross-entropy of the softmax over the positive and its negatives is
-  minimised (LibKGE's "kl" loss).
+  minimised (LibKGE's "kl" loss);
+* ``KvsAll``: every distinct query (h, r, ?) and (t, r + R, ?) of the
+  training triples is scored against all entities, its target all of its
+  answers, smoothed as ConvE and LibKGE smooth them, (1 - eps) y + 1 / N
+  where eps > 0, and normalised (LibKGE's "kl" loss).
+
+``reciprocal=0`` (1vsAll only) trains without reciprocal relations: each
+triple asks (h, r, ?) and (?, r, t), as LibKGE's 1vsAll does for a model
+without them.
 
 Validation MRR every ``valid_every`` epochs drives the learning-rate
 schedule and early stopping; the test metrics are those of the best
@@ -32,7 +40,11 @@ import time
 import torch
 
 from pyg_kgc.datasets import get_dataset
-from pyg_kgc.evaluation import RankingEvaluator, ReciprocalScorer
+from pyg_kgc.evaluation import (
+    KnownTriples,
+    RankingEvaluator,
+    ReciprocalScorer,
+)
 from pyg_kgc.nn.kge import (
     Bilinear,
     ComplEx,
@@ -60,7 +72,15 @@ PAPERS = {
     ('FB15k-237', 'ComplEx'): (0.348, 'Ruffinelli et al. 2020 (LibKGE)'),
     ('FB15k-237', 'TransE'): (0.313, 'Ruffinelli et al. 2020 (LibKGE)'),
     ('WN18RR', 'TransE'): (0.228, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('FB15k-237', 'RESCAL'): (0.356, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('WN18RR', 'DistMult'): (0.452, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('WN18RR', 'ComplEx'): (0.475, 'Ruffinelli et al. 2020 (LibKGE)'),
+    ('WN18RR', 'RESCAL'): (0.467, 'Ruffinelli et al. 2020 (LibKGE)'),
 }
+
+# Entries a configuration may leave out (and --set may still change).
+DEFAULTS = dict(reciprocal=1, label_smoothing=0.0, lp_p=0, lp_weighted=0,
+                entity_lp=0.0, relation_lp=0.0)
 
 CONFIGS = {
     # CoDEx-S: models/link-prediction/codex-s/*/config.yaml of the CoDEx
@@ -82,9 +102,9 @@ CONFIGS = {
          patience=10, lr_patience=7),
     # FB15k-237 and WN18RR: the best configurations of Ruffinelli et al.
     # (ICLR 2020, LibKGE), config_files/iclr2020/<dataset>/<model>-*-bo-best/
-    # checkpoint_best.yaml of the uma-pi1/kge-iclr20 repository, rounded:
-    # reciprocal relations, negative sampling with LibKGE's "kl" loss,
-    # Adagrad unless said otherwise. Their initialisation "uniform_" with
+    # checkpoint_best.yaml of the uma-pi1/kge-iclr20 repository, rounded,
+    # each with its training regime and LibKGE's "kl" loss; reciprocal
+    # relations unless said otherwise. Their initialisation "uniform_" with
     # only the lower bound a set draws from U(a, 1) (torch's default upper
     # bound, which LibKGE leaves in place); their "lp" penalties are those
     # of lp_penalty below. A negative dropout in their files means none.
@@ -113,6 +133,29 @@ CONFIGS = {
          batch_size=128, entity_dropout=0.2519, relation_dropout=0.0, n3=0.0,
          lp_p=2, lp_weighted=0, entity_lp=1.065e-7, relation_lp=4.496e-13,
          max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('FB15k-237', 'RESCAL'):  # without reciprocal relations
+    dict(regime='1vsAll', reciprocal=0, dim=128, init='normal',
+         init_std=0.1225, optimizer='Adam', lr=7.392e-4, batch_size=512,
+         entity_dropout=0.4267, relation_dropout=0.1594, n3=0.0,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=1),
+    ('WN18RR', 'DistMult'):
+    dict(regime='KvsAll', label_smoothing=0.07398, dim=512, init='uniform',
+         init_a=-0.7226, optimizer='Adagrad', lr=0.3313, batch_size=1024,
+         entity_dropout=0.3668, relation_dropout=0.5, n3=0.0, lp_p=3,
+         lp_weighted=1, entity_lp=1.252e-12, relation_lp=1.530e-14,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=7),
+    ('WN18RR', 'ComplEx'):  # without reciprocal relations
+    dict(regime='1vsAll', reciprocal=0, dim=128, init='uniform',
+         init_a=-0.2815, optimizer='Adagrad', lr=0.5256, batch_size=512,
+         entity_dropout=0.3593, relation_dropout=0.3112, n3=0.0, lp_p=2,
+         lp_weighted=0, entity_lp=4.523e-6, relation_lp=4.193e-10,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=5),
+    ('WN18RR', 'RESCAL'):
+    dict(regime='KvsAll', label_smoothing=0.3, dim=128, init='uniform',
+         init_a=-0.4064, optimizer='Adam', lr=8.535e-4, batch_size=128,
+         entity_dropout=0.0, relation_dropout=0.2378, n3=0.0, lp_p=3,
+         lp_weighted=0, entity_lp=1.366e-14, relation_lp=2.570e-15,
+         max_epochs=400, valid_every=5, patience=10, lr_patience=8),
     # Set here: ComplEx with reciprocal relations, 1vsAll and N3
     # regularisation (Lacroix et al., 2018).
     ('UMLS', 'ComplEx'):
@@ -187,12 +230,14 @@ def build_model(name, config, num_nodes, num_relations):
     return model
 
 
-def lp_penalty(model, config, head, relation, tail, num_relations):
+def lp_penalty(model, config, head, relation, tail, num_relations,
+               reciprocal=True):
     r"""LibKGE's "lp" penalty of a batch of training triples (not their
-    reciprocals), as its reciprocal-relations model adds it to the loss.
-    Weighted: :math:`|x|^p / p` summed over the rows the batch uses, each as
-    often as it is used, divided by their number (entities: the heads and
-    tails; relations: :math:`r` and, as a second term, :math:`r + R`).
+    reciprocals), as its models add it to the loss. Weighted:
+    :math:`|x|^p / p` summed over the rows the batch uses, each as often as
+    it is used, divided by their number (entities: the heads and tails;
+    relations: :math:`r` and, for the reciprocal-relations model, as a
+    second term, :math:`r + R`).
     Unweighted: :math:`|x|^p / p` summed over the whole table, twice for the
     entities (LibKGE counts a table used for heads and tails twice)."""
     p = config['lp_p']
@@ -204,8 +249,10 @@ def lp_penalty(model, config, head, relation, tail, num_relations):
             return rows.abs().pow(p).sum() / (p * index.numel())
 
         entity_term = used(entity, torch.cat([head, tail]))
-        relation_term = (used(relations, relation) +
-                         used(relations, relation + num_relations))
+        relation_term = used(relations, relation)
+        if reciprocal:
+            relation_term = relation_term + used(relations,
+                                                 relation + num_relations)
     else:
         entity_term = 2 * entity.abs().pow(p).sum() / p
         relation_term = relations.abs().pow(p).sum() / p
@@ -230,7 +277,7 @@ def main():
         'it if it exists')
     parser.add_argument('--progress', action='store_true')
     args = parser.parse_args()
-    config = dict(CONFIGS[args.dataset, args.model])
+    config = dict(DEFAULTS, **CONFIGS[args.dataset, args.model])
     if args.max_epochs is not None:
         config['max_epochs'] = args.max_epochs
     for item in args.set:
@@ -239,9 +286,11 @@ def main():
             raise KeyError(f"Unknown configuration entry {key!r}")
         config[key] = type(config[key])(value)
 
-    if config.get('lp_p', 0) and config['regime'] != 'negative_sampling':
-        raise ValueError("lp_p (LibKGE's penalty) is implemented for the "
-                         "negative_sampling regime only")
+    reciprocal = bool(config['reciprocal'])
+    if not reciprocal and config['regime'] != '1vsAll':
+        raise ValueError("reciprocal=0 is implemented for 1vsAll only")
+    if config['lp_p'] and config['n3']:
+        raise ValueError("Set either lp_p (LibKGE's penalty) or n3")
 
     seed_everything(args.seed)
     start = time.perf_counter()
@@ -251,7 +300,7 @@ def main():
                           for split in ('train', 'valid', 'test'))
     num_relations = train.num_relations
     model = build_model(args.model, config, train.num_nodes,
-                        2 * num_relations).to(device)  # with reciprocals
+                        (2 if reciprocal else 1) * num_relations).to(device)
     optimizer = getattr(torch.optim, config['optimizer'])(model.parameters(),
                                                           lr=config['lr'])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -267,11 +316,44 @@ def main():
         torch.cat([tail, head])
     ])
 
+    def originals(h, r, t):
+        # The training triples behind triples that may be reciprocal.
+        inverse = r >= num_relations
+        return (torch.where(inverse, t,
+                            h), torch.where(inverse, r - num_relations,
+                                            r), torch.where(inverse, h, t))
+
+    def penalty(h, r, t):  # LibKGE's, of the batch's training triples
+        if not config['lp_p']:
+            return 0.0
+        return lp_penalty(model, config, *originals(h, r, t), num_relations,
+                          reciprocal)
+
     def loss_1vsall(h, r, t):
         loss = cross_entropy_loss(model.score_tails(h, r), t)
+        if not reciprocal:  # and (?, r, t): LibKGE's 1vsAll without them
+            loss = loss + cross_entropy_loss(model.score_heads(r, t), h)
         if config['n3'] > 0:
             loss = loss + config['n3'] * n3_regularizer(model.factors(h, r, t))
-        return loss
+        return loss + penalty(h, r, t)
+
+    if config['regime'] == 'KvsAll':  # the distinct queries and answers
+        known = KnownTriples(both[[0, 2]], both[1], train.num_nodes,
+                             2 * num_relations)
+        key = torch.unique(both[0] * (2 * num_relations) + both[1])
+        queries = torch.stack(
+            [key // (2 * num_relations), key % (2 * num_relations)])
+
+    def loss_kvsall(h, r):
+        row, answer = known.tails(h, r)
+        targets = torch.zeros(h.numel(), train.num_nodes, device=device)
+        targets[row, answer] = 1.0
+        if config['label_smoothing'] > 0:  # as ConvE and LibKGE smooth:
+            # 1 / N is added whatever the smoothing; the loss normalises.
+            targets = ((1.0 - config['label_smoothing']) * targets +
+                       1.0 / train.num_nodes)
+        loss = cross_entropy_loss(model.score_tails(h, r), targets)
+        return loss + penalty(h[row], r[row], answer)
 
     def loss_negative_sampling(h, r, t):
         # One slot each for corrupted tails and corrupted heads (the latter
@@ -292,19 +374,22 @@ def main():
             ], dim=1)
             loss = loss + cross_entropy_loss(
                 scores, torch.zeros_like(a))  # the positive is column 0
-        if config.get('lp_p', 0):
-            loss = loss + lp_penalty(model, config, h, r, t, num_relations)
-        return loss
+        return loss + penalty(h, r, t)
 
     def train_epoch(epoch: int) -> float:
-        if config['regime'] == '1vsAll':
+        if config['regime'] == '1vsAll' and reciprocal:
             triples = both[:, torch.randperm(both.size(1), device=device)]
             step = loss_1vsall
+        elif config['regime'] == 'KvsAll':
+            triples = queries[:,
+                              torch.randperm(queries.size(1), device=device)]
+            step = loss_kvsall
         else:
             triples = torch.stack([head, relation, tail])
             triples = triples[:,
                               torch.randperm(triples.size(1), device=device)]
-            step = loss_negative_sampling
+            step = (loss_negative_sampling if config['regime']
+                    == 'negative_sampling' else loss_1vsall)
         total = 0.0  # a tensor on the device: no synchronisation per step
         for batch in triples.split(config['batch_size'], dim=1):
             loss = step(*batch)
@@ -314,7 +399,7 @@ def main():
             total = total + loss.detach() * batch.size(1)
         return float(total) / triples.size(1)
 
-    scorer = ReciprocalScorer(model, num_relations)
+    scorer = ReciprocalScorer(model, num_relations) if reciprocal else model
     valid_evaluator = RankingEvaluator.from_data(valid)
 
     @torch.no_grad()
