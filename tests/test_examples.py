@@ -376,3 +376,16 @@ def test_kge_transductive_libkge_regimes(regime, data_root, mirror_url):
     out = run_script('kge_transductive.py', base + bad, data_root, mirror_url,
                      timeout=120)
     assert out.returncode != 0 and message in out.stderr
+
+
+def test_kge_transductive_has_the_gpu_runbook_configurations():
+    # docs/gpu_runs.md runs these pairs: each has its configuration and the
+    # published number it is compared with.
+    example = _load_example('kge_transductive')
+    with open(osp.join(ROOT, 'docs', 'gpu_runs.md')) as f:
+        runbook = f.read()
+    assert 'for m in ComplEx-N3 DistMult ComplEx TransE RESCAL' in runbook
+    for dataset in ('FB15k-237', 'WN18RR'):
+        for model in ('ComplEx-N3', 'DistMult', 'ComplEx', 'TransE', 'RESCAL'):
+            assert (dataset, model) in example.CONFIGS, (dataset, model)
+            assert (dataset, model) in example.PAPERS, (dataset, model)
