@@ -90,6 +90,11 @@ def main():
     parser.add_argument('--clip', type=float, default=0.1)
     parser.add_argument('--negatives', type=int, default=10)
     parser.add_argument('--message-ratio', type=float, default=0.75)
+    parser.add_argument(
+        '--message-split', choices=['cover', 'forest'], default='cover',
+        help='what the messages keep first: a triple of every entity and '
+        'relation, or (the official code) a spanning forest and a triple '
+        'of every relation it misses')
     parser.add_argument('--epochs', type=int, default=10000)
     parser.add_argument('--eval-every', type=int, default=200)
     parser.add_argument('--patience', type=int, default=None)
@@ -133,7 +138,8 @@ def main():
         current['epoch'] = epoch
         t0 = time.perf_counter()
         (msg_index, msg_type), (sup_index, sup_type) = split_messages(
-            train.edge_index, train.edge_type, args.message_ratio, cover=True)
+            train.edge_index, train.edge_type, args.message_ratio,
+            cover=True if args.message_split == 'cover' else 'forest')
         scorer = model.scorer(msg_index, msg_type, train.num_nodes,
                               train.num_relations)
         head, tail = sup_index
@@ -206,6 +212,8 @@ def main():
             str(device),
             'redraw_features':
             args.redraw_features,
+            'message_split':
+            args.message_split,
             'epochs':
             len(history.losses),
             'best_epoch':

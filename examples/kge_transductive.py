@@ -40,11 +40,7 @@ import time
 import torch
 
 from pyg_kgc.datasets import get_dataset
-from pyg_kgc.evaluation import (
-    KnownTriples,
-    RankingEvaluator,
-    ReciprocalScorer,
-)
+from pyg_kgc.evaluation import KnownTriples, RankingEvaluator, ReciprocalScorer
 from pyg_kgc.nn.kge import (
     Bilinear,
     ComplEx,

@@ -153,6 +153,13 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert [epoch for epoch, _ in straight['valid_history']] == [2, 4]
     assert max(
         mrr for _, mrr in straight['valid_history']) == (straight['valid_mrr'])
+    # The official code's message split (a spanning forest first) trains
+    # on other message graphs.
+    forest = run_example('ingram.py', args + ['--message-split', 'forest'],
+                         data_root, mirror_url)
+    assert straight['message_split'] == 'cover'
+    assert forest['message_split'] == 'forest'
+    assert forest['valid_history'] != straight['valid_history']
     assert 0.0 < straight['test_mrr'] <= 1.0
     checkpoint = str(tmp_path / 'nl100.pt')
     half = args[:-3] + ['2', '--eval-every', '2', '--checkpoint', checkpoint]

@@ -1,21 +1,24 @@
 r"""Splitting training triples into the graph a model sees and the triples
 it is asked to predict."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 
-def _covering_triples(edge_index: Tensor, edge_type: Tensor,
-                      perm: Tensor) -> Tensor:
+def _covering_triples(edge_index: Tensor, edge_type: Tensor, perm: Tensor,
+                      sides: Optional[Tuple[Tensor, ...]] = None) -> Tensor:
     r"""A mask of triples such that every entity and every relation of the
     triples occurs in one of them: for each entity (relation), its triple
-    that comes first in the random order :obj:`perm`."""
+    that comes first in the random order :obj:`perm` (only the ids of
+    :obj:`sides`, if given)."""
     num_edges = edge_type.numel()
     position = torch.empty_like(perm).scatter_(
         0, perm, torch.arange(num_edges, device=perm.device))
     mask = torch.zeros(num_edges, dtype=torch.bool, device=perm.device)
-    for ids in (edge_index[0], edge_index[1], edge_type):
+    if sides is None:
+        sides = (edge_index[0], edge_index[1], edge_type)
+    for ids in sides:
         first = torch.full(
             (int(ids.max()) + 1, ), num_edges,
             device=perm.device).scatter_reduce_(0, ids, position, 'amin')
@@ -23,9 +26,49 @@ def _covering_triples(edge_index: Tensor, edge_type: Tensor,
     return mask
 
 
+def _spanning_forest(edge_index: Tensor, perm: Tensor) -> Tensor:
+    r"""A mask of triples that form a spanning forest of the undirected
+    graph of the triples' entities, one triple per tree edge: breadth-first
+    from the smallest entity id of every connected component, each newly
+    reached entity joined by its candidate triple that comes first in the
+    random order :obj:`perm` (a loop over the levels, not the triples)."""
+    num_edges = perm.numel()
+    device = perm.device
+    num_nodes = int(edge_index.max()) + 1
+    position = torch.empty_like(perm).scatter_(
+        0, perm, torch.arange(num_edges, device=device))
+    src = torch.cat([edge_index[0], edge_index[1]])
+    dst = torch.cat([edge_index[1], edge_index[0]])
+    triple = torch.arange(num_edges, device=device).repeat(2)
+    key = position.repeat(2)
+    # Connected components: the smallest entity id each one reaches.
+    node = torch.arange(num_nodes, device=device)
+    label = node
+    while True:
+        new = label.scatter_reduce(0, dst, label[src], 'amin')
+        if torch.equal(new, label):
+            break
+        label = new
+    visited = label == node  # the roots
+    frontier = visited.clone()
+    mask = torch.zeros(num_edges, dtype=torch.bool, device=device)
+    while True:
+        candidate = frontier[src] & ~visited[dst]
+        if not bool(candidate.any()):
+            return mask
+        to, first = dst[candidate], key[candidate]
+        best = torch.full((num_nodes, ), num_edges,
+                          device=device).scatter_reduce_(0, to, first, 'amin')
+        mask[triple[candidate][first == best[to]]] = True
+        frontier = torch.zeros_like(visited)
+        frontier[to] = True
+        visited |= frontier
+
+
 def split_messages(
     edge_index: Tensor, edge_type: Tensor, message_ratio: float,
-    generator: Optional[torch.Generator] = None, cover: bool = False
+    generator: Optional[torch.Generator] = None, cover: Union[bool,
+                                                              str] = False
 ) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
     r"""Splits training triples at random into message triples (the graph a
     GNN encoder passes messages over) and supervision triples (scored by
@@ -45,7 +88,12 @@ def split_messages(
             InGram's training does): for each, one of its triples drawn at
             random becomes a message first, and the rest of the message
             part is filled at random up to the ratio (exceeded if the
-            covering triples alone are more). (default: :obj:`False`)
+            covering triples alone are more). With :obj:`"forest"`, as
+            the official InGram code does, a random spanning forest of the
+            entities (one triple per tree edge, so that the message graph
+            keeps the components of the triples' graph) and one random
+            triple of each relation the forest misses come first.
+            (default: :obj:`False`)
 
     :rtype: ((:class:`torch.Tensor` :math:`[2, M]`, :class:`torch.Tensor`
         :math:`[M]`), (:class:`torch.Tensor` :math:`[2, E - M]`,
@@ -64,8 +112,21 @@ def split_messages(
     cut = min(max(round(message_ratio * num_edges), 1), num_edges - 1)
     perm = torch.randperm(num_edges, generator=generator,
                           device='cpu').to(edge_type.device)
-    if cover:
+    if cover not in (False, True, 'forest'):
+        raise ValueError(f"cover must be False, True or 'forest', got "
+                         f"{cover!r}")
+    if cover == 'forest':
+        forced = _spanning_forest(edge_index, perm)
+        missing = torch.ones(
+            int(edge_type.max()) + 1, dtype=torch.bool,
+            device=edge_type.device)
+        missing[edge_type[forced]] = False
+        relation_first = _covering_triples(edge_index, edge_type, perm,
+                                           sides=(edge_type, ))
+        forced |= relation_first & missing[edge_type]
+    elif cover:
         forced = _covering_triples(edge_index, edge_type, perm)
+    if cover:
         if bool(forced.all()):
             raise ValueError("Cannot split: every triple is needed to "
                              "cover the entities and relations")

@@ -102,3 +102,79 @@ def test_cover_impossible():
     edge_index = torch.tensor([[0, 2], [1, 3]])
     with pytest.raises(ValueError, match='every triple is needed'):
         split_messages(edge_index, torch.tensor([0, 0]), 0.5, cover=True)
+
+
+def _components(edge_index, nodes):
+    # Union-find over the triples, a loop (the reference).
+    parent = {v: v for v in nodes}
+
+    def find(v):
+        while parent[v] != v:
+            v = parent[v]
+        return v
+
+    for h, t in edge_index.t().tolist():
+        parent[find(h)] = find(t)
+    return {v: find(v) for v in nodes}
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_forest_cover_keeps_the_components(seed):
+    # Sparse enough to have several components; a ratio too low to fill.
+    edge_index, edge_type = _random_kg(seed, num_nodes=60, num_relations=7,
+                                       num_edges=50)
+    gen = torch.Generator().manual_seed(seed)
+    (msg_index, msg_type), (sup_index,
+                            sup_type) = split_messages(edge_index, edge_type,
+                                                       0.05, generator=gen,
+                                                       cover='forest')
+    nodes = sorted(set(edge_index.view(-1).tolist()))
+    full = _components(edge_index, nodes)
+    kept = _components(msg_index, nodes)
+
+    def groups(c):
+        return {
+            frozenset(v for v in nodes if c[v] == root)
+            for root in set(c.values())
+        }
+
+    # The same partition of the entities into components ...
+    assert groups(kept) == groups(full)
+    # ... by a forest (entities minus components triples) plus at most one
+    # triple for each relation the forest misses; every relation covered.
+    num_forest = len(nodes) - len(groups(full))
+    assert num_forest <= msg_type.numel() <= num_forest + 7
+    assert set(msg_type.tolist()) == set(edge_type.tolist())
+    full_triples = torch.cat([edge_index, edge_type.view(1, -1)])
+    both = torch.cat([
+        torch.cat([msg_index, msg_type.view(1, -1)]),
+        torch.cat([sup_index, sup_type.view(1, -1)])
+    ], dim=1)
+    key = lambda t: sorted(map(tuple, t.t().tolist()))  # noqa: E731
+    assert key(both) == key(full_triples)
+    # The plain cover need not keep the components: a random split at the
+    # same ratio loses some here.
+    (plain,
+     _), _ = split_messages(edge_index, edge_type, 0.05,
+                            generator=torch.Generator().manual_seed(seed),
+                            cover=False)
+    assert groups(_components(plain, nodes)) != groups(full)
+
+
+def test_forest_cover_is_random_and_reproducible():
+    edge_index, edge_type = _random_kg(0, num_nodes=10, num_relations=3,
+                                       num_edges=200)
+    splits = [
+        split_messages(edge_index, edge_type, 0.05, cover='forest',
+                       generator=torch.Generator().manual_seed(s))[0][1]
+        for s in (0, 0, 1)
+    ]
+    assert torch.equal(splits[0], splits[1])
+    msgs = [
+        split_messages(edge_index, edge_type, 0.05, cover='forest',
+                       generator=torch.Generator().manual_seed(s))[0][0]
+        for s in (0, 1)
+    ]
+    assert not torch.equal(msgs[0], msgs[1])
+    with pytest.raises(ValueError, match="'forest'"):
+        split_messages(edge_index, edge_type, 0.5, cover='tree')
