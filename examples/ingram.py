@@ -91,6 +91,10 @@ def main():
     parser.add_argument('--negatives', type=int, default=10)
     parser.add_argument('--message-ratio', type=float, default=0.75)
     parser.add_argument(
+        '--exclude-own', action='store_true',
+        help='corruptions never draw the entity they replace (the official '
+        'code)')
+    parser.add_argument(
         '--message-split', choices=['cover', 'forest'], default='cover',
         help='what the messages keep first: a triple of every entity and '
         'relation, or (the official code) a spanning forest and a triple '
@@ -123,7 +127,8 @@ def main():
                           for split in ('train', 'valid', 'test'))
     model = build_model(args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sampler = NegativeSampler(train.num_nodes, args.negatives)
+    sampler = NegativeSampler(train.num_nodes, args.negatives,
+                              exclude_own=args.exclude_own)
     epoch_seconds = []
 
     current = {'epoch': 0}  # the epoch a validation follows
@@ -214,6 +219,8 @@ def main():
             args.redraw_features,
             'message_split':
             args.message_split,
+            'exclude_own':
+            args.exclude_own,
             'epochs':
             len(history.losses),
             'best_epoch':

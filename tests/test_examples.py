@@ -155,10 +155,11 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
         mrr for _, mrr in straight['valid_history']) == (straight['valid_mrr'])
     # The official code's message split (a spanning forest first) trains
     # on other message graphs.
-    forest = run_example('ingram.py', args + ['--message-split', 'forest'],
+    forest = run_example('ingram.py',
+                         args + ['--message-split', 'forest', '--exclude-own'],
                          data_root, mirror_url)
-    assert straight['message_split'] == 'cover'
-    assert forest['message_split'] == 'forest'
+    assert straight['message_split'] == 'cover' and not straight['exclude_own']
+    assert forest['message_split'] == 'forest' and forest['exclude_own']
     assert forest['valid_history'] != straight['valid_history']
     assert 0.0 < straight['test_mrr'] <= 1.0
     checkpoint = str(tmp_path / 'nl100.pt')

@@ -52,6 +52,11 @@ class NegativeSampler:
         known (KnownTriples, optional): If given, corruptions that are
             known true triples (false negatives) are rejected and drawn
             again. (default: :obj:`None`)
+        exclude_own (bool, optional): If set to :obj:`True`, the replacing
+            entity is drawn uniformly from the entities other than the one
+            it replaces, so that no corruption is the positive itself (as
+            the official InGram code draws them; implied by :obj:`known`
+            when it holds the positives). (default: :obj:`False`)
 
     Example:
         >>> sampler = NegativeSampler.bernoulli(data, num_negatives=10)
@@ -59,7 +64,8 @@ class NegativeSampler:
     """
     def __init__(self, num_nodes: int, num_negatives: int = 1,
                  head_probability: Optional[Tensor] = None,
-                 known: Optional[KnownTriples] = None) -> None:
+                 known: Optional[KnownTriples] = None,
+                 exclude_own: bool = False) -> None:
         if num_negatives < 1:
             raise ValueError(f"num_negatives must be positive, got "
                              f"{num_negatives}")
@@ -70,6 +76,9 @@ class NegativeSampler:
         self.num_negatives = num_negatives
         self.head_probability = head_probability
         self.known = known
+        if exclude_own and num_nodes < 2:
+            raise ValueError("exclude_own needs at least 2 entities")
+        self.exclude_own = exclude_own
 
     @classmethod
     def bernoulli(cls, data, num_negatives: int = 1,
@@ -82,9 +91,10 @@ class NegativeSampler:
         known = KnownTriples.from_data(data) if filtered else None
         return cls(data.num_nodes, num_negatives, prob, known)
 
-    def sample(self, head: Tensor, relation: Tensor, tail: Tensor,
-               generator: Optional[torch.Generator] = None
-               ) -> Tuple[Tensor, Tensor]:
+    def sample(
+            self, head: Tensor, relation: Tensor, tail: Tensor,
+            generator: Optional[torch.Generator] = None
+    ) -> Tuple[Tensor, Tensor]:
         r"""Corruptions of the triples :obj:`(head, relation, tail)`
         (:math:`[B]` each) as the replacing entities and the replaced side,
         :math:`[B, k]` each with :math:`k` = :obj:`num_negatives`: the input
@@ -104,8 +114,13 @@ class NegativeSampler:
         corrupt_head = torch.rand(shape, generator=generator,
                                   device=head.device) < prob
         if self.known is None:
-            entity = torch.randint(self.num_nodes, shape, generator=generator,
+            high = self.num_nodes - int(self.exclude_own)
+            entity = torch.randint(high, shape, generator=generator,
                                    device=head.device)
+            if self.exclude_own:  # skip the replaced entity
+                own = torch.where(corrupt_head, head.view(-1, 1),
+                                  tail.view(-1, 1))
+                entity += (entity >= own).to(entity.dtype)
         else:
             k = self.num_negatives
             entity = self.known.sample_corruptions(
@@ -114,9 +129,10 @@ class NegativeSampler:
                 generator).view(shape)
         return entity, corrupt_head
 
-    def __call__(self, head: Tensor, relation: Tensor, tail: Tensor,
-                 generator: Optional[torch.Generator] = None
-                 ) -> Tuple[Tensor, Tensor, Tensor]:
+    def __call__(
+        self, head: Tensor, relation: Tensor, tail: Tensor,
+        generator: Optional[torch.Generator] = None
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Corruptions of the triples :obj:`(head, relation, tail)`
         (:math:`[B]` each), as :math:`[B, k]` head, relation and tail ids
         with :math:`k` = :obj:`num_negatives` (see :meth:`sample`)."""

@@ -61,6 +61,31 @@ def test_uniform_sampler():
     assert all(torch.equal(a, b) for a, b in zip((h, r, t), again))
 
 
+def test_sampler_excluding_the_own_entity():
+    # Five entities, 20,000 corruptions of the same triple (0, 0, 1): the
+    # replaced entity never comes back, the four others come equally often.
+    n, b = 5, 4000
+    triples = torch.tensor([[0], [0], [1]]).repeat(1, b)
+    sampler = NegativeSampler(n, num_negatives=5, exclude_own=True)
+    entity, corrupt_head = sampler.sample(
+        *triples, generator=torch.Generator().manual_seed(0))
+    own = torch.where(corrupt_head, 0, 1)
+    assert not (entity == own).any()
+    for side, replaced in ((corrupt_head, 0), (~corrupt_head, 1)):
+        counts = torch.bincount(entity[side], minlength=n).float()
+        assert counts[replaced] == 0
+        share = counts / counts.sum()
+        others = [v for v in range(n) if v != replaced]
+        assert ((share[others] - 0.25).abs() < 0.02).all(), share
+    # Without the option the positive's own entity is drawn (1 in 5).
+    plain, corrupt_head = NegativeSampler(n, num_negatives=5).sample(
+        *triples, generator=torch.Generator().manual_seed(0))
+    hits = (plain == torch.where(corrupt_head, 0, 1)).float().mean()
+    assert 0.17 < hits < 0.23
+    with pytest.raises(ValueError, match='at least 2'):
+        NegativeSampler(1, exclude_own=True)
+
+
 def test_bernoulli_sampler_follows_probabilities():
     n = 40
     one_to_n = torch.stack([
