@@ -162,8 +162,9 @@ def one_to_n_targets(anchor: Tensor, relation: Tensor, known: KnownTriples,
     :obj:`"tail"`, :obj:`anchor` = heads) or :math:`(?, r, t)` (side
     :obj:`"head"`, :obj:`anchor` = tails), :math:`1` at every known answer
     and :math:`0` elsewhere, smoothed to :math:`(1 - \epsilon) y +
-    \epsilon / N` (ConvE's label smoothing, :math:`\epsilon` =
-    :obj:`label_smoothing`).
+    \epsilon / N` (label smoothing, :math:`\epsilon` =
+    :obj:`label_smoothing`; ConvE's and LibKGE's code add :math:`1 / N`
+    instead of :math:`\epsilon / N`, see ``examples/kge_transductive.py``).
 
     :rtype: :class:`torch.Tensor` :math:`[B, N]`
     """

@@ -6,18 +6,14 @@ import torch
 from torch import Tensor
 
 
-def _covering_triples(edge_index: Tensor, edge_type: Tensor, perm: Tensor,
-                      sides: Optional[Tuple[Tensor, ...]] = None) -> Tensor:
-    r"""A mask of triples such that every entity and every relation of the
-    triples occurs in one of them: for each entity (relation), its triple
-    that comes first in the random order :obj:`perm` (only the ids of
-    :obj:`sides`, if given)."""
-    num_edges = edge_type.numel()
-    position = torch.empty_like(perm).scatter_(
-        0, perm, torch.arange(num_edges, device=perm.device))
+def _first_triples(sides: Tuple[Tensor, ...], perm: Tensor,
+                   position: Tensor) -> Tensor:
+    r"""A mask of triples such that every id of every side (heads, tails,
+    relations, :math:`[E]` each) occurs in one of them: for each id, its
+    triple that comes first in the random order :obj:`perm`, whose
+    positions are :obj:`position`."""
+    num_edges = perm.numel()
     mask = torch.zeros(num_edges, dtype=torch.bool, device=perm.device)
-    if sides is None:
-        sides = (edge_index[0], edge_index[1], edge_type)
     for ids in sides:
         first = torch.full(
             (int(ids.max()) + 1, ), num_edges,
@@ -26,17 +22,16 @@ def _covering_triples(edge_index: Tensor, edge_type: Tensor, perm: Tensor,
     return mask
 
 
-def _spanning_forest(edge_index: Tensor, perm: Tensor) -> Tensor:
+def _spanning_forest(edge_index: Tensor, position: Tensor) -> Tensor:
     r"""A mask of triples that form a spanning forest of the undirected
     graph of the triples' entities, one triple per tree edge: breadth-first
     from the smallest entity id of every connected component, each newly
     reached entity joined by its candidate triple that comes first in the
-    random order :obj:`perm` (a loop over the levels, not the triples)."""
-    num_edges = perm.numel()
-    device = perm.device
+    random order whose positions are :obj:`position` (a loop over the
+    levels, not the triples)."""
+    num_edges = position.numel()
+    device = position.device
     num_nodes = int(edge_index.max()) + 1
-    position = torch.empty_like(perm).scatter_(
-        0, perm, torch.arange(num_edges, device=device))
     src = torch.cat([edge_index[0], edge_index[1]])
     dst = torch.cat([edge_index[1], edge_index[0]])
     triple = torch.arange(num_edges, device=device).repeat(2)
@@ -115,18 +110,20 @@ def split_messages(
     if cover not in (False, True, 'forest'):
         raise ValueError(f"cover must be False, True or 'forest', got "
                          f"{cover!r}")
-    if cover == 'forest':
-        forced = _spanning_forest(edge_index, perm)
-        missing = torch.ones(
-            int(edge_type.max()) + 1, dtype=torch.bool,
-            device=edge_type.device)
-        missing[edge_type[forced]] = False
-        relation_first = _covering_triples(edge_index, edge_type, perm,
-                                           sides=(edge_type, ))
-        forced |= relation_first & missing[edge_type]
-    elif cover:
-        forced = _covering_triples(edge_index, edge_type, perm)
     if cover:
+        position = torch.empty_like(perm).scatter_(
+            0, perm, torch.arange(num_edges, device=perm.device))
+        if cover == 'forest':
+            forced = _spanning_forest(edge_index, position)
+            missing = torch.ones(
+                int(edge_type.max()) + 1, dtype=torch.bool,
+                device=edge_type.device)
+            missing[edge_type[forced]] = False
+            forced |= (_first_triples((edge_type, ), perm, position)
+                       & missing[edge_type])
+        else:
+            forced = _first_triples((edge_index[0], edge_index[1], edge_type),
+                                    perm, position)
         if bool(forced.all()):
             raise ValueError("Cannot split: every triple is needed to "
                              "cover the entities and relations")
