@@ -57,6 +57,7 @@ from pyg_kgc.training import (
     fit,
     margin_ranking_loss,
     seed_everything,
+    spanning_forest,
     split_messages,
 )
 
@@ -95,10 +96,12 @@ def main():
         help='corruptions never draw the entity they replace (the official '
         'code)')
     parser.add_argument(
-        '--message-split', choices=['cover', 'forest'], default='cover',
+        '--message-split', choices=['cover', 'forest',
+                                    'fixed-forest'], default='cover',
         help='what the messages keep first: a triple of every entity and '
-        'relation, or (the official code) a spanning forest and a triple '
-        'of every relation it misses')
+        'relation; or a spanning forest and a triple of every relation it '
+        'misses, the forest new each epoch or (the official code) drawn '
+        'once, each epoch one triple on each of its entity pairs')
     parser.add_argument('--epochs', type=int, default=10000)
     parser.add_argument('--eval-every', type=int, default=200)
     parser.add_argument('--patience', type=int, default=None)
@@ -130,6 +133,11 @@ def main():
     sampler = NegativeSampler(train.num_nodes, args.negatives,
                               exclude_own=args.exclude_own)
     epoch_seconds = []
+    forest = None
+    if args.message_split == 'fixed-forest':  # the same after a resume
+        forest = spanning_forest(train.edge_index,
+                                 torch.Generator().manual_seed(
+                                     args.seed)).to(device)
 
     current = {'epoch': 0}  # the epoch a validation follows
 
@@ -144,7 +152,8 @@ def main():
         t0 = time.perf_counter()
         (msg_index, msg_type), (sup_index, sup_type) = split_messages(
             train.edge_index, train.edge_type, args.message_ratio,
-            cover=True if args.message_split == 'cover' else 'forest')
+            cover=True if args.message_split == 'cover' else 'forest',
+            forest=forest)
         scorer = model.scorer(msg_index, msg_type, train.num_nodes,
                               train.num_relations)
         head, tail = sup_index

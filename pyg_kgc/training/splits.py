@@ -60,10 +60,58 @@ def _spanning_forest(edge_index: Tensor, position: Tensor) -> Tensor:
         visited |= frontier
 
 
+def spanning_forest(edge_index: Tensor,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+    r"""Draws a spanning forest of the undirected graph of the triples'
+    entities: breadth-first from the smallest entity id of every connected
+    component, each newly reached entity joined by one of its candidate
+    triples drawn at random. Computed once, it is the fixed forest the
+    official InGram code keeps in the messages of every epoch
+    (:obj:`split_messages(..., cover='forest', forest=...)`).
+
+    Args:
+        edge_index (torch.Tensor): Heads and tails :math:`[2, E]`.
+        generator (torch.Generator, optional): The random generator.
+
+    :rtype: :class:`torch.Tensor` :math:`[E]`, a boolean mask of the triples
+        that form the forest (one per tree edge: the number of entities
+        less the number of components).
+    """
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got "
+                         f"{list(edge_index.shape)}")
+    if edge_index.numel() == 0:
+        raise ValueError("Cannot draw a spanning forest of an empty graph")
+    num_edges = edge_index.size(1)
+    position = torch.randperm(num_edges, generator=generator,
+                              device='cpu').to(edge_index.device)
+    return _spanning_forest(edge_index, position)
+
+
+def _forest_pairs_first(edge_index: Tensor, forest: Tensor,
+                        position: Tensor) -> Tensor:
+    r"""A mask of one triple per (head, tail) pair of the :obj:`forest`
+    triples: of all triples on that ordered pair (one per relation that
+    links them), the one first in the random order whose positions are
+    :obj:`position`."""
+    num_edges = position.numel()
+    num_nodes = int(edge_index.max()) + 1
+    key = edge_index[0] * num_nodes + edge_index[1]
+    pair, inverse = torch.unique(key, return_inverse=True)
+    on_forest = torch.zeros(pair.numel(), dtype=torch.bool, device=key.device)
+    on_forest[inverse[forest]] = True
+    on_forest = on_forest[inverse]
+    best = torch.full(
+        (pair.numel(), ), num_edges,
+        device=key.device).scatter_reduce_(0, inverse[on_forest],
+                                           position[on_forest], 'amin')
+    return on_forest & (position == best[inverse])
+
+
 def split_messages(
     edge_index: Tensor, edge_type: Tensor, message_ratio: float,
-    generator: Optional[torch.Generator] = None, cover: Union[bool,
-                                                              str] = False
+    generator: Optional[torch.Generator] = None,
+    cover: Union[bool, str] = False, forest: Optional[Tensor] = None
 ) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
     r"""Splits training triples at random into message triples (the graph a
     GNN encoder passes messages over) and supervision triples (scored by
@@ -89,6 +137,13 @@ def split_messages(
             keeps the components of the triples' graph) and one random
             triple of each relation the forest misses come first.
             (default: :obj:`False`)
+        forest (torch.Tensor, optional): With :obj:`cover="forest"`, a fixed
+            forest instead of a new one each call: a boolean mask
+            :math:`[E]` of triples, e.g. drawn once by
+            :func:`spanning_forest`. Each call keeps its entity pairs in the
+            messages, each by one triple on that (head, tail) pair drawn at
+            random (another relation may link the same pair), as the
+            official InGram code does. (default: :obj:`None`)
 
     :rtype: ((:class:`torch.Tensor` :math:`[2, M]`, :class:`torch.Tensor`
         :math:`[M]`), (:class:`torch.Tensor` :math:`[2, E - M]`,
@@ -110,11 +165,21 @@ def split_messages(
     if cover not in (False, True, 'forest'):
         raise ValueError(f"cover must be False, True or 'forest', got "
                          f"{cover!r}")
+    if forest is not None:
+        if cover != 'forest':
+            raise ValueError(f"A fixed forest needs cover='forest', got "
+                             f"cover={cover!r}")
+        if forest.dtype != torch.bool or forest.shape != edge_type.shape:
+            raise ValueError(f"forest must be a boolean mask of shape "
+                             f"[{num_edges}], got {forest.dtype} of shape "
+                             f"{list(forest.shape)}")
     if cover:
         position = torch.empty_like(perm).scatter_(
             0, perm, torch.arange(num_edges, device=perm.device))
         if cover == 'forest':
-            forced = _spanning_forest(edge_index, position)
+            forced = (_spanning_forest(edge_index, position)
+                      if forest is None else _forest_pairs_first(
+                          edge_index, forest.to(position.device), position))
             missing = torch.ones(
                 int(edge_type.max()) + 1, dtype=torch.bool,
                 device=edge_type.device)

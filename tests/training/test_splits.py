@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pyg_kgc.training import split_messages
+from pyg_kgc.training import spanning_forest, split_messages
 
 
 def test_split_is_a_partition():
@@ -178,3 +178,86 @@ def test_forest_cover_is_random_and_reproducible():
     assert not torch.equal(msgs[0], msgs[1])
     with pytest.raises(ValueError, match="'forest'"):
         split_messages(edge_index, edge_type, 0.5, cover='tree')
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_spanning_forest(seed):
+    edge_index, _ = _random_kg(seed, num_nodes=60, num_relations=7,
+                               num_edges=50)
+    forest = spanning_forest(edge_index, torch.Generator().manual_seed(seed))
+    assert forest.dtype == torch.bool and forest.shape == (50, )
+    nodes = sorted(set(edge_index.view(-1).tolist()))
+    full = _components(edge_index, nodes)
+    kept = _components(edge_index[:, forest], nodes)
+    # A forest: as many edges as entities less components, and the same
+    # components (so no cycle among them).
+    num_components = len(set(full.values()))
+    assert int(forest.sum()) == len(nodes) - num_components
+    assert len(set(kept.values())) == num_components
+    assert all((full[u] == full[v]) == (kept[u] == kept[v]) for u in nodes
+               for v in nodes)
+    again = spanning_forest(edge_index, torch.Generator().manual_seed(seed))
+    assert torch.equal(again, forest)
+
+
+def test_spanning_forest_is_random():
+    edge_index, _ = _random_kg(0, num_nodes=10, num_relations=3, num_edges=200)
+    forests = {
+        tuple(
+            spanning_forest(edge_index,
+                            torch.Generator().manual_seed(s)).tolist())
+        for s in range(5)
+    }
+    assert len(forests) > 1
+    with pytest.raises(ValueError, match='empty graph'):
+        spanning_forest(torch.empty(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r'shape \[2, E\]'):
+        spanning_forest(torch.zeros(3, 4, dtype=torch.long))
+
+
+def test_fixed_forest_keeps_its_pairs_with_a_random_relation():
+    # Few entities, many triples: most entity pairs carry several
+    # relations.
+    edge_index, edge_type = _random_kg(1, num_nodes=8, num_relations=5,
+                                       num_edges=150)
+    forest = spanning_forest(edge_index, torch.Generator().manual_seed(0))
+    pairs = set(map(tuple, edge_index[:, forest].t().tolist()))
+    assert len(pairs) == 7
+    chosen = {pair: set() for pair in pairs}
+    for s in range(40):
+        (msg_index, msg_type), (sup_index, sup_type) = split_messages(
+            edge_index, edge_type, 0.01, cover='forest', forest=forest,
+            generator=torch.Generator().manual_seed(s))
+        # The ratio is too low to fill: the messages are one triple on each
+        # forest pair, and a triple of each relation those miss.
+        on_pair = [(h, t) in pairs for h, t in msg_index.t().tolist()]
+        assert sum(on_pair) >= len(pairs)
+        per_pair = {}
+        for (h, t), r, on in zip(msg_index.t().tolist(), msg_type.tolist(),
+                                 on_pair):
+            if on:
+                per_pair.setdefault((h, t), []).append(r)
+        assert set(per_pair) == pairs
+        for pair, rels in per_pair.items():
+            chosen[pair].update(rels)
+        assert set(msg_type.tolist()) == set(edge_type.tolist())
+        assert msg_type.numel() <= len(pairs) + 5
+        assert msg_type.numel() + sup_type.numel() == 150
+    # Over the calls, every relation that links a forest pair was drawn.
+    for (h, t), rels in chosen.items():
+        on = (edge_index[0] == h) & (edge_index[1] == t)
+        assert rels == set(edge_type[on].tolist())
+    assert any(len(rels) > 1 for rels in chosen.values())
+
+
+def test_fixed_forest_bad_input():
+    edge_index, edge_type = _random_kg(0)
+    forest = spanning_forest(edge_index)
+    with pytest.raises(ValueError, match="needs cover='forest'"):
+        split_messages(edge_index, edge_type, 0.5, cover=True, forest=forest)
+    with pytest.raises(ValueError, match=r'boolean mask of shape \[120\]'):
+        split_messages(edge_index, edge_type, 0.5, cover='forest',
+                       forest=forest[:-1])
+    with pytest.raises(ValueError, match='boolean mask'):
+        split_messages(edge_index, edge_type, 0.5, cover='forest',
+                       forest=forest.long())
