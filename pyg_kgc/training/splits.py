@@ -88,24 +88,19 @@ def spanning_forest(edge_index: Tensor,
     return _spanning_forest(edge_index, position)
 
 
-def _forest_pairs_first(edge_index: Tensor, forest: Tensor,
+def _forest_pairs_first(edge_index: Tensor, forest: Tensor, perm: Tensor,
                         position: Tensor) -> Tensor:
     r"""A mask of one triple per (head, tail) pair of the :obj:`forest`
     triples: of all triples on that ordered pair (one per relation that
-    links them), the one first in the random order whose positions are
-    :obj:`position`."""
-    num_edges = position.numel()
+    links them), the one first in the random order :obj:`perm`, whose
+    positions are :obj:`position`."""
     num_nodes = int(edge_index.max()) + 1
-    key = edge_index[0] * num_nodes + edge_index[1]
-    pair, inverse = torch.unique(key, return_inverse=True)
-    on_forest = torch.zeros(pair.numel(), dtype=torch.bool, device=key.device)
-    on_forest[inverse[forest]] = True
-    on_forest = on_forest[inverse]
-    best = torch.full(
-        (pair.numel(), ), num_edges,
-        device=key.device).scatter_reduce_(0, inverse[on_forest],
-                                           position[on_forest], 'amin')
-    return on_forest & (position == best[inverse])
+    _, pair = torch.unique(edge_index[0] * num_nodes + edge_index[1],
+                           return_inverse=True)
+    on_forest = torch.zeros(
+        int(pair.max()) + 1, dtype=torch.bool, device=pair.device)
+    on_forest[pair[forest]] = True
+    return _first_triples((pair, ), perm, position) & on_forest[pair]
 
 
 def split_messages(
@@ -179,7 +174,8 @@ def split_messages(
         if cover == 'forest':
             forced = (_spanning_forest(edge_index, position)
                       if forest is None else _forest_pairs_first(
-                          edge_index, forest.to(position.device), position))
+                          edge_index, forest.to(position.device), perm,
+                          position))
             missing = torch.ones(
                 int(edge_type.max()) + 1, dtype=torch.bool,
                 device=edge_type.device)
