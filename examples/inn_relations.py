@@ -39,6 +39,8 @@ with one shared flow.
 """
 import argparse
 import json
+import os
+import os.path as osp
 import time
 
 import torch
@@ -245,7 +247,10 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
             'parameters': sum(p.numel() for p in model.parameters()),
         }
 
+    ran = []  # the epochs this process trained (a resumed run: fewer)
+
     def train_epoch(epoch):
+        ran.append(epoch)
         perm = torch.randperm(triples.size(1), device=device)
         total = sum(
             step(h, r, t)
@@ -263,9 +268,17 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
 
     # With --eval-every, the weights of the best validation epoch are
     # restored before the test; without, the last epoch's are tested.
+    # With --checkpoint, fit saves everything at every validation and a
+    # run started again resumes where it stopped, to the same result.
+    checkpoint = None
+    if args.checkpoint is not None:
+        os.makedirs(args.checkpoint, exist_ok=True)
+        checkpoint = osp.join(args.checkpoint,
+                              f'{args.dataset}-{name}-seed{args.seed}.pt')
     history = fit(model, optimizer, train_epoch, args.epochs,
                   validate if args.eval_every > 0 else None,
-                  eval_every=max(1, args.eval_every), progress=False)
+                  eval_every=max(1, args.eval_every), checkpoint=checkpoint,
+                  progress=args.progress)
     losses = [loss for _, loss in history.losses]
     train_seconds = time.perf_counter() - start
     model.eval()
@@ -318,8 +331,9 @@ def run(name, args, train, valid, test, num_relations, categories, symmetric):
         'final_loss': round(losses[-1], 4),
         'loss_curve': [round(float(part.mean()), 3) for part in curve],
         'parameters': sum(p.numel() for p in model.parameters()),
-        # Training with the validations, per epoch.
-        'epoch_seconds': round(train_seconds / max(1, args.epochs), 2),
+        # Training with the validations, per epoch this process trained.
+        'epoch_seconds': round(train_seconds / max(1, len(ran)), 2),
+        'epochs_this_run': len(ran),
         'seconds': round(time.perf_counter() - start, 1),
     }
 
@@ -341,6 +355,13 @@ def main():
         '--time-batches', type=int, default=0,
         help='only time this many training batches of each model and '
         'extrapolate the epoch time (no evaluation)')
+    parser.add_argument(
+        '--checkpoint', default=None, metavar='DIR',
+        help="save each model's training state in this directory at every "
+        'validation; started again with it, a run resumes from there and '
+        'ends as an uninterrupted run would')
+    parser.add_argument('--progress', action='store_true',
+                        help='a progress bar over the epochs')
     for key, value in {**DEFAULTS, **INN_DEFAULTS}.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value),
                             default=value)

@@ -106,6 +106,40 @@ def test_inn_relations_selects_the_best_validation_epoch(
     assert final['results']['INN']['valid_mrr'] is None
 
 
+def test_inn_relations_resumes_from_its_checkpoints(data_root, mirror_url,
+                                                    tmp_path):
+    # Two models, 4 epochs straight; then 2 epochs that checkpoint each
+    # model and a second command that resumes both for 2 more.
+    args = [
+        '--dataset', 'Nations', '--models', 'INN-NICE', 'RotatE', '--dim', '8',
+        '--hidden', '8', '--eval-every', '2', '--epochs'
+    ]
+    straight = run_script('inn_relations.py', args + ['4'], data_root,
+                          mirror_url)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    checkpoints = ['--checkpoint', str(tmp_path / 'states')]
+    first = run_script('inn_relations.py', args + ['2'] + checkpoints,
+                       data_root, mirror_url)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / 'states')) == [
+        'Nations-INN-NICE-seed0.pt', 'Nations-RotatE-seed0.pt'
+    ]
+    resumed = run_script('inn_relations.py', args + ['4'] + checkpoints,
+                         data_root, mirror_url)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    first, straight, resumed = (json.loads(
+        out.stdout.splitlines()[-1])['results']
+                                for out in (first, straight, resumed))
+    for name in ('INN-NICE', 'RotatE'):
+        assert first[name]['epochs_this_run'] == 2
+        assert straight[name]['epochs_this_run'] == 4
+        assert resumed[name]['epochs_this_run'] == 2  # not from scratch
+        assert len(resumed[name]['loss_curve']) == 4
+        for key in ('best_epoch', 'valid_mrr', 'test_mrr', 'test_hits@1',
+                    'test_hits@10', 'categories', 'loss_curve'):
+            assert resumed[name][key] == straight[name][key], (name, key)
+
+
 def test_kge_transductive_negative_sampling(data_root, mirror_url):
     # CoDEx-S TransE: the CoDEx authors' negative-sampling configuration
     # (56 tail and 2 head corruptions per triple), one epoch.
