@@ -184,7 +184,7 @@ def build(name, args, num_nodes, num_relations, symmetric=None):
             decoder = INNDecoder(dim, num_relations, inverse_relations=True,
                                  mode=mode, **options)
     elif name == 'RotatE':  # dim real numbers = dim / 2 complex ones
-        decoder = RotatE(dim // 2, 2 * num_relations)
+        decoder = RotatE(dim // 2, 2 * num_relations, compiled=args.compile)
     elif name == 'ComplEx':
         decoder = ComplEx(dim, 2 * num_relations)
     else:
@@ -362,6 +362,10 @@ def main():
         'ends as an uninterrupted run would')
     parser.add_argument('--progress', action='store_true',
                         help='a progress bar over the epochs')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help="RotatE's scoring against all entities through torch.compile "
+        'kernels (CPU; the same scores, about 4 times faster)')
     for key, value in {**DEFAULTS, **INN_DEFAULTS}.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value),
                             default=value)

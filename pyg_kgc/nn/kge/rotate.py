@@ -1,5 +1,6 @@
 import math
-from typing import List, Optional, Tuple
+import warnings
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -89,8 +90,92 @@ class _PairwiseComplexL1(torch.autograd.Function):
                 torch.stack(tuple(grad_c), dim=-1).flatten(-2), None)
 
 
+def _compiled_moduli_sum(q_re: Tensor, q_im: Tensor, c_re_t: Tensor,
+                         c_im_t: Tensor) -> Tensor:
+    # sum_i |q_i - c_i| [n, C] of queries [n, k] and candidates given as
+    # transposed parts [k, C]: under torch.compile one loop nest that never
+    # holds the [n, k, C] differences (the candidates' axis innermost).
+    d_re = q_re[:, :, None] - c_re_t[None]
+    d_im = q_im[:, :, None] - c_im_t[None]
+    return torch.sqrt(d_re * d_re + d_im * d_im).sum(dim=1)
+
+
+def _compiled_moduli_grad(q_re: Tensor, q_im: Tensor, c_re_t: Tensor,
+                          c_im_t: Tensor,
+                          grad: Tensor) -> Tuple[Tensor, Tensor]:
+    # The gradient [n, k] (real and imaginary parts) of
+    # sum_{n, c} grad[n, c] sum_i |q_i - c_i| with respect to the queries:
+    # sum_c grad[n, c] (q_i - c_i) / |q_i - c_i|, 0 where a difference is 0.
+    # With the roles of queries and candidates swapped (and grad
+    # transposed) it is the candidates' gradient, as |c - q| = |q - c|.
+    d_re = q_re[:, :, None] - c_re_t[None]
+    d_im = q_im[:, :, None] - c_im_t[None]
+    tiny = torch.finfo(grad.dtype).tiny
+    scale = grad[:, None, :] / torch.sqrt(d_re * d_re +
+                                          d_im * d_im).clamp_min(tiny)
+    return (d_re * scale).sum(dim=-1), (d_im * scale).sum(dim=-1)
+
+
+class _Kernels:
+    # The torch.compile'd kernels, built on first use; `failed` once that
+    # (or running them) raised, after which the eager path is used.
+    functions: Optional[Tuple[Callable, Callable]] = None
+    failed: bool = False
+
+    @classmethod
+    def get(cls) -> Tuple[Callable, Callable]:
+        if cls.functions is None:
+            cls.functions = (torch.compile(_compiled_moduli_sum, dynamic=True),
+                             torch.compile(_compiled_moduli_grad,
+                                           dynamic=True))
+        return cls.functions
+
+    @classmethod
+    def disable(cls, error: Exception) -> None:
+        cls.failed = True
+        warnings.warn(
+            f"pairwise_complex_l1: the torch.compile kernels failed "
+            f"({type(error).__name__}: {error}); using the eager "
+            f"implementation from now on", RuntimeWarning, stacklevel=3)
+
+
+class _CompiledPairwiseComplexL1(torch.autograd.Function):
+    # The same function as _PairwiseComplexL1 through two compiled kernels:
+    # the distances, and the gradient of one side (called once per side).
+    @staticmethod
+    def forward(ctx, queries: Tensor, candidates: Tensor) -> Tensor:
+        forward, _ = _Kernels.get()
+        (q_re, q_im), (c_re, c_im) = _parts(queries), _parts(candidates)
+        ctx.save_for_backward(queries, candidates)
+        return forward(q_re, q_im,
+                       c_re.t().contiguous(),
+                       c_im.t().contiguous())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        _, gradient = _Kernels.get()
+        queries, candidates = ctx.saved_tensors
+        (q_re, q_im), (c_re, c_im) = _parts(queries), _parts(candidates)
+        grad = grad.contiguous()
+        grad_q = grad_c = None
+        if ctx.needs_input_grad[0]:
+            grad_q = torch.stack(
+                gradient(q_re, q_im,
+                         c_re.t().contiguous(),
+                         c_im.t().contiguous(), grad), dim=-1).flatten(-2)
+        if ctx.needs_input_grad[1]:
+            grad_c = torch.stack(
+                gradient(c_re, c_im,
+                         q_re.t().contiguous(),
+                         q_im.t().contiguous(),
+                         grad.t().contiguous()), dim=-1).flatten(-2)
+        return grad_q, grad_c
+
+
 def pairwise_complex_l1(queries: Tensor, candidates: Tensor,
-                        max_elements: int = 1 << 21) -> Tensor:
+                        max_elements: int = 1 << 21,
+                        compiled: bool = False) -> Tensor:
     r"""The distances :math:`\sum_i |q_i - c_i|` :math:`[B, C]` of every
     query :math:`[B, 2k]` to every candidate :math:`[C, 2k]` (complex
     vectors in interleaved real storage), with gradient :math:`0` where a
@@ -98,7 +183,18 @@ def pairwise_complex_l1(queries: Tensor, candidates: Tensor,
     :math:`[b, C, 2k]` differences hold at most :obj:`max_elements` numbers
     (at least one query), through buffers reused from chunk to chunk; the
     backward pass recomputes the differences instead of keeping
-    :math:`B C k` numbers between the passes."""
+    :math:`B C k` numbers between the passes.
+
+    With :obj:`compiled=True`, on CPU, the distances and each side's
+    gradient are instead one :func:`torch.compile` kernel each that never
+    holds the differences (no chunks, :obj:`max_elements` is unused):
+    about 4 times faster on CPU (a forward and backward pass of 128
+    queries against WN18RR's 40,943 entities with :math:`k = 32` on one
+    thread: 0.22 s against 0.88 s). The kernels are built on first use
+    (seconds, cached by :func:`torch.compile` across processes; one build
+    serves every shape) and need a C++ compiler; if building fails, a
+    warning says so and the eager path is used from then on. Elsewhere
+    than on CPU :obj:`compiled` is ignored."""
     if (queries.dim() != 2 or candidates.dim() != 2
             or queries.size(1) != candidates.size(1)
             or queries.size(1) % 2 != 0):
@@ -107,9 +203,14 @@ def pairwise_complex_l1(queries: Tensor, candidates: Tensor,
                          f"{list(candidates.shape)}")
     if queries.size(0) == 0 or candidates.size(0) == 0:
         return queries.new_zeros(queries.size(0), candidates.size(0))
+    candidates = candidates.to(queries.dtype)
+    if compiled and queries.device.type == 'cpu' and not _Kernels.failed:
+        try:
+            return _CompiledPairwiseComplexL1.apply(queries, candidates)
+        except Exception as error:  # no C++ compiler, an inductor failure
+            _Kernels.disable(error)
     rows = max(1, min(queries.size(0), max_elements // candidates.numel()))
-    return _PairwiseComplexL1.apply(queries, candidates.to(queries.dtype),
-                                    rows)
+    return _PairwiseComplexL1.apply(queries, candidates, rows)
 
 
 class RotatE(KGEDecoder):
@@ -140,14 +241,21 @@ class RotatE(KGEDecoder):
         num_relations (int, optional): If given, the decoder owns the
             relation phases, initialised uniformly in :math:`[-\pi, \pi)`.
             (default: :obj:`None`)
+        compiled (bool, optional): If set, scoring against all candidates
+            on CPU (:meth:`all_tails`, :meth:`all_heads`) runs through the
+            :func:`torch.compile` kernels of :func:`pairwise_complex_l1`,
+            about 4 times faster; the attribute can be changed at any time.
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** head :math:`(*, 2k)`, relation ids :math:`(*)` or
           phases :math:`(*, k)`, tail :math:`(*, 2k)`
         - **output:** scores :math:`(*)`
     """
-    def __init__(self, dim: int, num_relations: Optional[int] = None) -> None:
+    def __init__(self, dim: int, num_relations: Optional[int] = None,
+                 compiled: bool = False) -> None:
         super().__init__(2 * dim, dim, num_relations)
+        self.compiled = compiled
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -166,7 +274,8 @@ class RotatE(KGEDecoder):
 
     def _distances(self, queries: Tensor, candidates: Tensor) -> Tensor:
         return -pairwise_complex_l1(queries, candidates,
-                                    min(self.max_elements, 1 << 21))
+                                    min(self.max_elements, 1 << 21),
+                                    compiled=self.compiled)
 
     def all_tails(self, head: Tensor, relation: Tensor, candidates: Tensor,
                   out: Optional[Tensor] = None) -> Tensor:
