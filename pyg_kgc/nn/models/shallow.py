@@ -7,6 +7,7 @@ from torch.nn import Parameter
 
 from pyg_kgc.evaluation.scoring import KGScorer
 from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.utils.dropout import sparse_dropout
 
 
 class ShallowKGE(torch.nn.Module, KGScorer):
@@ -34,6 +35,12 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             (queries and candidates) in training mode. (default: :obj:`0.0`)
         relation_dropout (float, optional): Dropout on relation
             embeddings in training mode. (default: :obj:`0.0`)
+        dropout_sampler (str, optional): How the dropout masks are drawn:
+            :obj:`"bernoulli"` (:func:`torch.nn.functional.dropout`) or
+            :obj:`"geometric"` (:func:`~pyg_kgc.utils.sparse_dropout`: the
+            same distribution, one random number per dropped entry; faster
+            for low rates on large representations such as RESCAL's
+            relation matrices). (default: :obj:`"bernoulli"`)
 
     Example:
         >>> model = ShallowKGE(data.num_nodes,
@@ -42,10 +49,14 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         >>> all_tails = model.score_tails(head, relation)  # [B, N]
     """
     def __init__(self, num_nodes: int, decoder: KGEDecoder,
-                 init: Optional[Callable[[Tensor], None]] = None,
-                 sparse: bool = False, entity_dropout: float = 0.0,
-                 relation_dropout: float = 0.0) -> None:
+                 init: Optional[Callable[[Tensor],
+                                         None]] = None, sparse: bool = False,
+                 entity_dropout: float = 0.0, relation_dropout: float = 0.0,
+                 dropout_sampler: str = 'bernoulli') -> None:
         super().__init__()
+        if dropout_sampler not in ('bernoulli', 'geometric'):
+            raise ValueError(f"Unknown dropout_sampler {dropout_sampler!r}; "
+                             f"expected 'bernoulli' or 'geometric'")
         if decoder.num_relations is None:
             raise ValueError("The decoder of a shallow model must own its "
                              "relation embeddings (pass num_relations)")
@@ -54,6 +65,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         self.sparse = sparse
         self.entity_dropout = entity_dropout
         self.relation_dropout = relation_dropout
+        self.dropout_sampler = dropout_sampler
         self.entity_emb = Parameter(torch.empty(num_nodes, decoder.entity_dim))
         self.reset_parameters()
 
@@ -85,7 +97,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         else:  # several times faster than F.embedding, backward included
             x = self.entity_emb.index_select(0, index.reshape(-1))
             x = x.view(*index.shape, -1)
-        return F.dropout(x, self.entity_dropout, self.training)
+        return self._dropout(x, self.entity_dropout)
 
     def _heads_and_tails(self, head: Tensor,
                          tail: Tensor) -> Tuple[Tensor, Tensor]:
@@ -99,7 +111,12 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def relation(self, relation: Tensor) -> Tensor:
         r"""The representations of relation ids :obj:`relation`."""
         x = self.decoder.relation(relation)
-        return F.dropout(x, self.relation_dropout, self.training)
+        return self._dropout(x, self.relation_dropout)
+
+    def _dropout(self, x: Tensor, p: float) -> Tensor:
+        if self.dropout_sampler == 'geometric':
+            return sparse_dropout(x, p, self.training)
+        return F.dropout(x, p, self.training)
 
     def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
         r"""Scores of the triples of ids :obj:`(head, relation, tail)`, of
@@ -119,8 +136,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
 
     def _candidates(self, candidates: Optional[Tensor]) -> Tensor:
         if candidates is None:
-            return F.dropout(self.entity_emb, self.entity_dropout,
-                             self.training)
+            return self._dropout(self.entity_emb, self.entity_dropout)
         return self.entity(candidates)
 
     def score_tails(self, head: Tensor, relation: Tensor,

@@ -1,0 +1,117 @@
+r"""`dropout_positions` / `sparse_dropout`: the dropped entries are
+independent Bernoulli(p) draws (the distribution of
+`torch.nn.functional.dropout`), values and gradients are those of the mask,
+and `ShallowKGE(dropout_sampler="geometric")` uses them."""
+import math
+
+import pytest
+import torch
+
+from pyg_kgc.nn.kge import Bilinear
+from pyg_kgc.nn.models import ShallowKGE
+from pyg_kgc.utils import dropout_positions, sparse_dropout
+
+
+@pytest.mark.parametrize('chunk', [None, 3])
+def test_positions_are_independent_bernoulli_draws(chunk):
+    # 20,000 draws over 8 entries at p = 0.3: each entry's rate, the rate
+    # of pairs (independence), and the mean and variance of the count.
+    # chunk=3 forces the continuation after too few gaps, many times.
+    gen = torch.Generator().manual_seed(0)
+    draws, numel, p = 20_000, 8, 0.3
+    masks = torch.zeros(draws, numel)
+    for i in range(draws):
+        positions = dropout_positions(numel, p, gen, chunk=chunk)
+        assert bool((positions[1:] > positions[:-1]).all())  # increasing
+        assert positions.numel() == 0 or (0 <= int(positions.min())
+                                          and int(positions.max()) < numel)
+        masks[i, positions] = 1.0
+    sd = math.sqrt(p * (1 - p) / draws)
+    assert (masks.mean(0) - p).abs().max() < 5 * sd
+    both = (masks[:, :-1] * masks[:, 1:]).mean(0)  # neighbours
+    sd2 = math.sqrt(p * p * (1 - p * p) / draws)
+    assert (both - p * p).abs().max() < 5 * sd2
+    first_last = (masks[:, 0] * masks[:, -1]).mean()
+    assert abs(float(first_last) - p * p) < 5 * sd2
+    count = masks.sum(1)
+    assert abs(float(count.mean()) -
+               numel * p) < 5 * math.sqrt(numel * p * (1 - p) / draws)
+    assert abs(float(count.var()) / (numel * p * (1 - p)) - 1) < 0.05
+
+
+def test_positions_edge_cases():
+    assert dropout_positions(0, 0.5).numel() == 0
+    assert dropout_positions(100, 0.0).numel() == 0
+    assert torch.equal(dropout_positions(7, 1.0), torch.arange(7))
+    assert dropout_positions(5, 0.5).dtype == torch.long
+    with pytest.raises(ValueError, match='rate must lie in'):
+        dropout_positions(5, 1.5)
+    with pytest.raises(ValueError, match='non-negative'):
+        dropout_positions(-1, 0.5)
+    with pytest.raises(ValueError, match='chunk'):
+        dropout_positions(5, 0.5, chunk=0)
+
+
+def test_large_tensor_rate_and_gaps():
+    # A RESCAL-sized draw: the fraction and the mean gap are p and 1 / p.
+    gen = torch.Generator().manual_seed(1)
+    numel, p = 4_000_000, 0.08
+    positions = dropout_positions(numel, p, gen)
+    sd = math.sqrt(numel * p * (1 - p))
+    assert abs(positions.numel() - numel * p) < 5 * sd
+    gaps = positions.diff().double()
+    assert abs(float(gaps.mean()) - 1 / p) < 0.05
+    # P(gap = 1) = p: the next entry is dropped with probability p
+    assert abs(float((gaps == 1).double().mean()) - p) < 0.005
+
+
+def test_sparse_dropout_values_and_gradient():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 40, dtype=torch.float64, requires_grad=True)
+    p = 0.25
+    out = sparse_dropout(x, p, generator=gen)
+    kept = out != 0
+    assert 0 < int((~kept).sum()) < x.numel()
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p), rtol=0,
+                               atol=1e-15)
+    grad = torch.randn(30, 40, dtype=torch.float64)
+    out.backward(grad)
+    torch.testing.assert_close(x.grad, grad * kept / (1 - p), rtol=0,
+                               atol=1e-15)
+
+
+def test_sparse_dropout_modes_and_layouts():
+    x = torch.randn(6, 5)
+    assert sparse_dropout(x, 0.3, training=False) is x
+    assert sparse_dropout(x, 0.0) is x
+    assert torch.equal(sparse_dropout(x, 1.0), torch.zeros(6, 5))
+    with pytest.raises(ValueError, match='rate must lie in'):
+        sparse_dropout(x, -0.1)
+    # a transposed (non-contiguous) input keeps its shape and its entries
+    t = x.t()
+    out = sparse_dropout(t, 0.5, generator=torch.Generator().manual_seed(3))
+    assert out.shape == t.shape
+    kept = out != 0
+    torch.testing.assert_close(out[kept], t[kept] * 2)
+
+
+def test_shallow_model_with_the_geometric_sampler():
+    torch.manual_seed(0)
+    decoder = Bilinear(16, 3)
+    model = ShallowKGE(10, decoder, relation_dropout=0.1,
+                       dropout_sampler='geometric')
+    reference = ShallowKGE(10, Bilinear(16, 3), relation_dropout=0.1)
+    reference.load_state_dict(model.state_dict())
+    h, r = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])
+    model.eval()
+    reference.eval()  # no dropout: the samplers do not matter
+    assert torch.equal(model.score_tails(h, r), reference.score_tails(h, r))
+    model.train()
+    rel = model.relation(torch.zeros(2000, dtype=torch.long))
+    dropped = float((rel == 0).double().mean())
+    assert abs(dropped - 0.1) < 0.005  # 512,000 entries
+    kept = rel != 0
+    expected = decoder.relation_emb[0].expand(2000, -1)[kept] / 0.9
+    torch.testing.assert_close(rel[kept], expected)
+    with pytest.raises(ValueError, match='dropout_sampler'):
+        ShallowKGE(10, Bilinear(16, 3), dropout_sampler='uniform')
