@@ -1,5 +1,5 @@
 r"""Small shared helpers."""
-from pyg_kgc.utils.dropout import dropout_positions, sparse_dropout
+from pyg_kgc.utils.dropout import dropout_positions, geometric_dropout
 from pyg_kgc.utils.io import atomic_save
 from pyg_kgc.utils.segment import SegmentLayout, group_pairs, segment_matmul
 from pyg_kgc.utils.sparse import SparseMatrix, head_products, sampled_dot
@@ -7,5 +7,5 @@ from pyg_kgc.utils.sparse import SparseMatrix, head_products, sampled_dot
 __all__ = [
     'atomic_save', 'SegmentLayout', 'segment_matmul', 'group_pairs',
     'SparseMatrix', 'sampled_dot', 'head_products', 'dropout_positions',
-    'sparse_dropout'
+    'geometric_dropout'
 ]

@@ -61,8 +61,8 @@ def dropout_positions(numel: int, p: float,
     return torch.cat(parts)
 
 
-def sparse_dropout(x: Tensor, p: float = 0.5, training: bool = True,
-                   generator: Optional[torch.Generator] = None) -> Tensor:
+def geometric_dropout(x: Tensor, p: float = 0.5, training: bool = True,
+                      generator: Optional[torch.Generator] = None) -> Tensor:
     r"""Dropout with the distribution of
     :func:`torch.nn.functional.dropout` (every entry zeroed independently
     with probability :obj:`p`, the others scaled by :math:`1 / (1 - p)`),

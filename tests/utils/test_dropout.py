@@ -1,4 +1,4 @@
-r"""`dropout_positions` / `sparse_dropout`: the dropped entries are
+r"""`dropout_positions` / `geometric_dropout`: the dropped entries are
 independent Bernoulli(p) draws (the distribution of
 `torch.nn.functional.dropout`), values and gradients are those of the mask,
 and `ShallowKGE(dropout_sampler="geometric")` uses them."""
@@ -9,7 +9,7 @@ import torch
 
 from pyg_kgc.nn.kge import Bilinear
 from pyg_kgc.nn.models import ShallowKGE
-from pyg_kgc.utils import dropout_positions, sparse_dropout
+from pyg_kgc.utils import dropout_positions, geometric_dropout
 
 
 @pytest.mark.parametrize('chunk', [None, 3])
@@ -65,11 +65,11 @@ def test_large_tensor_rate_and_gaps():
     assert abs(float((gaps == 1).double().mean()) - p) < 0.005
 
 
-def test_sparse_dropout_values_and_gradient():
+def test_geometric_dropout_values_and_gradient():
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(30, 40, dtype=torch.float64, requires_grad=True)
     p = 0.25
-    out = sparse_dropout(x, p, generator=gen)
+    out = geometric_dropout(x, p, generator=gen)
     kept = out != 0
     assert 0 < int((~kept).sum()) < x.numel()
     torch.testing.assert_close(out[kept], x[kept] / (1 - p), rtol=0,
@@ -80,16 +80,16 @@ def test_sparse_dropout_values_and_gradient():
                                atol=1e-15)
 
 
-def test_sparse_dropout_modes_and_layouts():
+def test_geometric_dropout_modes_and_layouts():
     x = torch.randn(6, 5)
-    assert sparse_dropout(x, 0.3, training=False) is x
-    assert sparse_dropout(x, 0.0) is x
-    assert torch.equal(sparse_dropout(x, 1.0), torch.zeros(6, 5))
+    assert geometric_dropout(x, 0.3, training=False) is x
+    assert geometric_dropout(x, 0.0) is x
+    assert torch.equal(geometric_dropout(x, 1.0), torch.zeros(6, 5))
     with pytest.raises(ValueError, match='rate must lie in'):
-        sparse_dropout(x, -0.1)
+        geometric_dropout(x, -0.1)
     # a transposed (non-contiguous) input keeps its shape and its entries
     t = x.t()
-    out = sparse_dropout(t, 0.5, generator=torch.Generator().manual_seed(3))
+    out = geometric_dropout(t, 0.5, generator=torch.Generator().manual_seed(3))
     assert out.shape == t.shape
     kept = out != 0
     torch.testing.assert_close(out[kept], t[kept] * 2)

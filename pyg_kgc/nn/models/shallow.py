@@ -7,7 +7,7 @@ from torch.nn import Parameter
 
 from pyg_kgc.evaluation.scoring import KGScorer
 from pyg_kgc.nn.kge.base import KGEDecoder
-from pyg_kgc.utils.dropout import sparse_dropout
+from pyg_kgc.utils.dropout import geometric_dropout
 
 
 class ShallowKGE(torch.nn.Module, KGScorer):
@@ -37,7 +37,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             embeddings in training mode. (default: :obj:`0.0`)
         dropout_sampler (str, optional): How the dropout masks are drawn:
             :obj:`"bernoulli"` (:func:`torch.nn.functional.dropout`) or
-            :obj:`"geometric"` (:func:`~pyg_kgc.utils.sparse_dropout`: the
+            :obj:`"geometric"` (:func:`~pyg_kgc.utils.geometric_dropout`: the
             same distribution, one random number per dropped entry; faster
             for low rates on large representations such as RESCAL's
             relation matrices). (default: :obj:`"bernoulli"`)
@@ -48,11 +48,16 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         >>> scores = model(head, relation, tail)           # [B]
         >>> all_tails = model.score_tails(head, relation)  # [B, N]
     """
-    def __init__(self, num_nodes: int, decoder: KGEDecoder,
-                 init: Optional[Callable[[Tensor],
-                                         None]] = None, sparse: bool = False,
-                 entity_dropout: float = 0.0, relation_dropout: float = 0.0,
-                 dropout_sampler: str = 'bernoulli') -> None:
+    def __init__(
+        self,
+        num_nodes: int,
+        decoder: KGEDecoder,
+        init: Optional[Callable[[Tensor], None]] = None,
+        sparse: bool = False,
+        entity_dropout: float = 0.0,
+        relation_dropout: float = 0.0,
+        dropout_sampler: str = 'bernoulli',
+    ) -> None:
         super().__init__()
         if dropout_sampler not in ('bernoulli', 'geometric'):
             raise ValueError(f"Unknown dropout_sampler {dropout_sampler!r}; "
@@ -115,7 +120,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
 
     def _dropout(self, x: Tensor, p: float) -> Tensor:
         if self.dropout_sampler == 'geometric':
-            return sparse_dropout(x, p, self.training)
+            return geometric_dropout(x, p, self.training)
         return F.dropout(x, p, self.training)
 
     def forward(self, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
