@@ -50,9 +50,11 @@ def test_refactor_inductive(training, negatives, data_root, mirror_url):
     assert result['test_hits@1'] <= result['test_hits@10'] <= 1.0
     assert result['best_epoch'] in (1, 2)
     assert 0.0 <= result['test_self_ranked_first'] <= 1.0
+    # the best epoch's MRR on the inference graph's validation triples
+    assert 0.0 < result['inference_valid_mrr'] <= 1.0
     again = run_example('refactor.py', args, data_root, mirror_url)
     for key in ('valid_mrr', 'test_mrr', 'test_hits@1', 'test_hits@10',
-                'test_self_ranked_first'):
+                'test_self_ranked_first', 'inference_valid_mrr'):
         assert again[key] == result[key], key
 
 
@@ -69,6 +71,7 @@ def test_refactor_transductive(data_root, mirror_url):
     assert 0.0 < result['test_mrr'] <= 1.0
     assert 0.0 <= result['test_self_ranked_first'] <= 1.0
     assert result['best_epoch'] in (1, 2)
+    assert 'inference_valid_mrr' not in result  # no inference graph
 
 
 def test_refactor_rejects_unknown_dataset(data_root, mirror_url):
