@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pyg_kgc.nn.kge import Bilinear
+from pyg_kgc.nn.kge.bilinear import dropout_bilinear_queries
 from pyg_kgc.nn.models import ShallowKGE
 from pyg_kgc.utils import dropout_positions, geometric_dropout
 
@@ -115,3 +116,73 @@ def test_shallow_model_with_the_geometric_sampler():
     torch.testing.assert_close(rel[kept], expected)
     with pytest.raises(ValueError, match='dropout_sampler'):
         ShallowKGE(10, Bilinear(16, 3), dropout_sampler='uniform')
+
+
+def masked_queries(x, weight, relation, positions, p, transpose):
+    # The reference: the [B, d, d] masked matrices, formed explicitly.
+    num, d = x.shape
+    mask = torch.ones(num * d * d, dtype=x.dtype)
+    mask[positions] = 0.0
+    matrices = weight[relation].view(num, d, d) * mask.view(num, d, d)
+    if transpose:
+        return torch.einsum('bij,bj->bi', matrices, x) / (1 - p)
+    return torch.einsum('bi,bij->bj', x, matrices) / (1 - p)
+
+
+@pytest.mark.parametrize('transpose', [False, True])
+def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose):
+    gen = torch.Generator().manual_seed(4)
+    num, d, num_relations, p = 9, 6, 4, 0.3
+    x = torch.randn(num, d, dtype=torch.float64, generator=gen)
+    weight = torch.randn(num_relations, d * d, dtype=torch.float64,
+                         generator=gen)
+    relation = torch.tensor([3, 0, 0, 2, 3, 3, 1, 0, 2])
+    positions = dropout_positions(num * d * d, p,
+                                  torch.Generator().manual_seed(5))
+    a, w = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    out = dropout_bilinear_queries(a, w, relation, p, transpose,
+                                   torch.Generator().manual_seed(5))
+    b, v = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    ref = masked_queries(b, v, relation, positions, p, transpose)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    grad = torch.randn(num, d, dtype=torch.float64, generator=gen)
+    for got, expected in zip(torch.autograd.grad(out, (a, w), grad),
+                             torch.autograd.grad(ref, (b, v), grad)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r'relation matrices \[R, 36\]'):
+        dropout_bilinear_queries(x, weight[:, :30], relation, p)
+    with pytest.raises(ValueError, match='rate must lie in'):
+        dropout_bilinear_queries(x, weight, relation, 1.0)
+
+
+def test_shallow_rescal_scores_with_masked_matrices_per_query():
+    # ShallowKGE(Bilinear full, geometric relation dropout) in training
+    # scores all tails / heads through dropout_bilinear_queries: the same
+    # scores as the explicit masked matrices drawn from the same stream.
+    torch.manual_seed(0)
+    num_nodes, d, p = 12, 4, 0.25
+    model = ShallowKGE(num_nodes, Bilinear(d, 3), relation_dropout=p,
+                       dropout_sampler='geometric').double()
+    h, r, t = torch.tensor([0, 5,
+                            7]), torch.tensor([2, 0,
+                                               2]), torch.tensor([1, 1, 3])
+    entity, weight = model.entity_emb, model.decoder.relation_emb
+    for side in ('tails', 'heads'):
+        torch.manual_seed(6)
+        positions = dropout_positions(3 * d * d, p)
+        torch.manual_seed(6)
+        if side == 'tails':
+            scores = model.score_tails(h, r)
+            query = masked_queries(entity[h], weight, r, positions, p, False)
+        else:
+            scores = model.score_heads(r, t)
+            query = masked_queries(entity[t], weight, r, positions, p, True)
+        torch.testing.assert_close(scores, query @ entity.t(), rtol=0,
+                                   atol=1e-12)
+    with pytest.raises(IndexError):
+        model.score_tails(h, torch.tensor([0, 3, 1]))
+    model.eval()  # no dropout: the ordinary path
+    torch.testing.assert_close(
+        model.score_tails(h, r),
+        torch.einsum('bi,bij->bj', entity[h], weight[r].view(3, d, d))
+        @ entity.t())

@@ -6,6 +6,57 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_kgc.nn.kge.base import DotProductDecoder
+from pyg_kgc.utils.dropout import dropout_positions
+from pyg_kgc.utils.segment import SegmentLayout, segment_matmul
+
+
+def dropout_bilinear_queries(
+        x: Tensor, weight: Tensor, relation: Tensor, p: float,
+        transpose: bool = False,
+        generator: Optional[torch.Generator] = None) -> Tensor:
+    r"""The bilinear queries of :math:`B` entities under dropout of their
+    relation matrices, an independent mask :math:`\mathbf{M}_b` per query
+    (as dropout on looked-up relation representations does):
+    :math:`\mathbf{x}_b^{\top} (\mathbf{W}_{r_b} \odot \mathbf{M}_b) /
+    (1 - p)` (tail queries) or, with :obj:`transpose`,
+    :math:`(\mathbf{W}_{r_b} \odot \mathbf{M}_b) \mathbf{x}_b / (1 - p)`
+    (head queries), without the :math:`[B, d, d]` masked matrices: the
+    products with the unmasked :math:`\mathbf{W}_r` grouped by relation
+    (:func:`~pyg_kgc.utils.segment_matmul`), minus the terms of the dropped
+    entries, drawn by :func:`~pyg_kgc.utils.dropout_positions` over the
+    :math:`B d^2` entries in row-major :math:`[B, d, d]` order.
+
+    Args:
+        x (torch.Tensor): Entity representations :math:`[B, d]`.
+        weight (torch.Tensor): All relation matrices :math:`[R, d^2]`
+            (row-major), as :class:`Bilinear` holds them.
+        relation (torch.Tensor): Relation ids :math:`[B]`.
+        p (float): The dropout rate, in :math:`[0, 1)`.
+        transpose (bool, optional): Head queries instead of tail queries.
+            (default: :obj:`False`)
+        generator (torch.Generator, optional): For the dropped entries.
+            (default: :obj:`None`)
+
+    :rtype: :class:`torch.Tensor` :math:`[B, d]`
+    """
+    num, d = x.shape
+    if weight.size(1) != d * d:
+        raise ValueError(f"Expected relation matrices [R, {d * d}] for "
+                         f"entities of width {d}, got {list(weight.shape)}")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"The dropout rate must lie in [0, 1), got {p}")
+    matrices = weight.view(-1, d, d)
+    if transpose:
+        matrices = matrices.transpose(1, 2).contiguous()
+    dense = segment_matmul(x, SegmentLayout(relation, weight.size(0)),
+                           matrices)
+    positions = dropout_positions(num * d * d, p, generator, x.device)
+    row, entry = positions // (d * d), positions % (d * d)
+    first, second = entry // d, entry % d  # W[r, first, second]
+    read, write = (second, first) if transpose else (first, second)
+    dropped = x[row, read] * weight[relation[row], entry]
+    correction = x.new_zeros(num * d).index_add(0, row * d + write, dropped)
+    return (dense - correction.view(num, d)) / (1.0 - p)
 
 
 class Bilinear(DotProductDecoder):

@@ -6,7 +6,8 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_kgc.evaluation.scoring import KGScorer
-from pyg_kgc.nn.kge.base import KGEDecoder
+from pyg_kgc.nn.kge.base import KGEDecoder, check_relation_ids, matmul_scores
+from pyg_kgc.nn.kge.bilinear import Bilinear, dropout_bilinear_queries
 from pyg_kgc.utils.dropout import geometric_dropout
 
 
@@ -40,7 +41,11 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             :obj:`"geometric"` (:func:`~pyg_kgc.utils.geometric_dropout`: the
             same distribution, one random number per dropped entry; faster
             for low rates on large representations such as RESCAL's
-            relation matrices). (default: :obj:`"bernoulli"`)
+            relation matrices; with a full :class:`Bilinear` decoder, the
+            scoring of all tails or heads in training then never forms
+            the masked matrices, see
+            :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`).
+            (default: :obj:`"bernoulli"`)
 
     Example:
         >>> model = ShallowKGE(data.num_nodes,
@@ -147,6 +152,10 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def score_tails(self, head: Tensor, relation: Tensor,
                     candidates: Optional[Tensor] = None,
                     out: Optional[Tensor] = None) -> Tensor:
+        if self._masked_matrices(relation):
+            return matmul_scores(
+                self._candidates(candidates),
+                self._dropout_queries(self.entity(head), relation, False))
         return self.decoder.score_tails(self.entity(head),
                                         self.relation(relation),
                                         self._candidates(candidates), out)
@@ -154,9 +163,29 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def score_heads(self, relation: Tensor, tail: Tensor,
                     candidates: Optional[Tensor] = None,
                     out: Optional[Tensor] = None) -> Tensor:
+        if self._masked_matrices(relation):
+            return matmul_scores(
+                self._candidates(candidates),
+                self._dropout_queries(self.entity(tail), relation, True))
         return self.decoder.score_heads(self._candidates(candidates),
                                         self.relation(relation),
                                         self.entity(tail), out)
+
+    def _masked_matrices(self, relation: Tensor) -> bool:
+        # Geometric relation dropout in training on full bilinear matrices
+        # given as ids: the queries without the [B, d, d] masked matrices.
+        return (self.training and self.relation_dropout > 0
+                and self.dropout_sampler == 'geometric'
+                and isinstance(self.decoder, Bilinear)
+                and self.decoder.mode == 'full' and relation.dim() == 1
+                and not relation.is_floating_point())
+
+    def _dropout_queries(self, x: Tensor, relation: Tensor,
+                         transpose: bool) -> Tensor:
+        weight = self.decoder.relation_emb
+        check_relation_ids(relation, weight.size(0))
+        return dropout_bilinear_queries(x, weight, relation,
+                                        self.relation_dropout, transpose)
 
     def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
                           entity: Tensor, corrupt_head: Tensor) -> Tensor:
