@@ -153,6 +153,10 @@ def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose):
         dropout_bilinear_queries(x, weight[:, :30], relation, p)
     with pytest.raises(ValueError, match='rate must lie in'):
         dropout_bilinear_queries(x, weight, relation, 1.0)
+    with pytest.raises(IndexError, match=r'must lie in \[0, 4\)'):
+        dropout_bilinear_queries(x, weight, relation + 1, p)
+    with pytest.raises(ValueError, match=r'relation ids \[B\]'):
+        dropout_bilinear_queries(x, weight, relation[:5], p)
 
 
 def test_shallow_rescal_scores_with_masked_matrices_per_query():

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from pyg_kgc.nn.kge.base import DotProductDecoder
+from pyg_kgc.nn.kge.base import DotProductDecoder, check_relation_ids
 from pyg_kgc.utils.dropout import dropout_positions
 from pyg_kgc.utils.segment import SegmentLayout, segment_matmul
 
@@ -39,7 +39,11 @@ def dropout_bilinear_queries(
 
     :rtype: :class:`torch.Tensor` :math:`[B, d]`
     """
+    if x.dim() != 2 or relation.shape != (x.size(0), ):
+        raise ValueError(f"Expected entities [B, d] and relation ids [B], "
+                         f"got {list(x.shape)} and {list(relation.shape)}")
     num, d = x.shape
+    check_relation_ids(relation, weight.size(0))
     if weight.size(1) != d * d:
         raise ValueError(f"Expected relation matrices [R, {d * d}] for "
                          f"entities of width {d}, got {list(weight.shape)}")

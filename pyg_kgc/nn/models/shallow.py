@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_kgc.evaluation.scoring import KGScorer
-from pyg_kgc.nn.kge.base import KGEDecoder, check_relation_ids, matmul_scores
+from pyg_kgc.nn.kge.base import KGEDecoder, matmul_scores
 from pyg_kgc.nn.kge.bilinear import Bilinear, dropout_bilinear_queries
 from pyg_kgc.utils.dropout import geometric_dropout
 
@@ -182,9 +182,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
 
     def _dropout_queries(self, x: Tensor, relation: Tensor,
                          transpose: bool) -> Tensor:
-        weight = self.decoder.relation_emb
-        check_relation_ids(relation, weight.size(0))
-        return dropout_bilinear_queries(x, weight, relation,
+        return dropout_bilinear_queries(x, self.decoder.relation_emb, relation,
                                         self.relation_dropout, transpose)
 
     def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
