@@ -365,7 +365,7 @@ def main():
     parser.add_argument(
         '--compile', action='store_true',
         help="RotatE's scoring against all entities through torch.compile "
-        'kernels (CPU; the same scores, about 4 times faster)')
+        'kernels (CPU; the same scores, about 5 times faster)')
     for key, value in {**DEFAULTS, **INN_DEFAULTS}.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value),
                             default=value)

@@ -70,7 +70,8 @@ def geometric_dropout(x: Tensor, p: float = 0.5, training: bool = True,
     dropped entry, and no mask tensor. For low rates on large tensors it
     is faster on CPU (the relation matrices of RESCAL on CoDEx-S,
     :math:`128 \times 512^2` entries at :math:`p = 0.08`, forward and
-    backward: 0.30 s against 0.43 to 0.54 s on one thread); the random
+    backward: 0.18 s against 0.42 s on one thread,
+    ``benchmarks/cpu_kernels.py``); the random
     stream differs from :func:`torch.nn.functional.dropout`'s.
 
     Args:
