@@ -10,7 +10,9 @@ NL-100 and WK-100.
    defaults (75 % message split keeping every entity and relation, fresh
    random features, relation graph, 2 + 2 attention layers of widths 128 /
    256 with 8 heads, margin loss against 10 corruptions, Adam, clipping):
-   median of --epochs epochs after --warmup.
+   median of --epochs epochs after --warmup. With ``--compiled``, the same
+   epochs (same weights, same random streams) with ``InGram(compiled=True)``
+   too, whose attention logits are :func:`torch.compile` kernels.
 3. With ``--official DIR`` (a checkout of github.com/bdi-lab/InGram, not
    part of this package), the same epoch with the official ``model.py``
    moved to the CPU (its ``.cuda()`` calls made no-ops) and the scipy
@@ -33,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+import pyg_kgc.nn.conv.ingram_conv as ingram_conv
 from pyg_kgc.datasets import get_dataset
 from pyg_kgc.nn.models import InGram, glorot_features
 from pyg_kgc.training import (
@@ -152,7 +155,6 @@ def copy_weights(ours: InGram, official) -> None:
 def epoch_times(train, args, official_module=None) -> dict:
     torch.manual_seed(args.seed)
     model = InGram()
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
     sampler = NegativeSampler(train.num_nodes, 10)
     n, r = train.num_nodes, train.num_relations
 
@@ -162,16 +164,22 @@ def epoch_times(train, args, official_module=None) -> dict:
         entity, corrupt = sampler.sample(si[0], st, si[1])
         return mi, mt, si, st, entity, corrupt
 
-    def ours_epoch():
-        mi, mt, si, st, entity, corrupt = batch()
-        scorer = model.scorer(mi, mt, n, r)
-        loss = margin_ranking_loss(
-            scorer.score_triples(si[0], st, si[1]),
-            scorer.score_corruptions(si[0], st, si[1], entity, corrupt), 2.0)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
-        optimizer.step()
+    def training_epoch(model: InGram):
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+
+        def epoch():
+            mi, mt, si, st, entity, corrupt = batch()
+            scorer = model.scorer(mi, mt, n, r)
+            loss = margin_ranking_loss(
+                scorer.score_triples(si[0], st, si[1]),
+                scorer.score_corruptions(si[0], st, si[1], entity, corrupt),
+                2.0)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            optimizer.step()
+
+        return epoch
 
     def median_epoch(fn) -> float:
         times = []
@@ -182,7 +190,20 @@ def epoch_times(train, args, official_module=None) -> dict:
                 times.append(time.perf_counter() - start)
         return statistics.median(times)
 
-    out = {'epoch_seconds': round(median_epoch(ours_epoch), 4)}
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(args.seed + 1)
+    out = {'epoch_seconds': round(median_epoch(training_epoch(model)), 4)}
+    if args.compiled:
+        # The same epochs (same initial weights, same random streams) with
+        # the attention logits' torch.compile kernels.
+        fast = InGram(compiled=True)
+        fast.load_state_dict(initial)
+        torch.manual_seed(args.seed + 1)
+        out['compiled_epoch_seconds'] = round(
+            median_epoch(training_epoch(fast)), 4)
+        out['compiled_speedup'] = round(
+            out['epoch_seconds'] / out['compiled_epoch_seconds'], 2)
+        out['compiled_kernels_failed'] = ingram_conv._Kernels.failed
     if official_module is None:
         return out
 
@@ -251,6 +272,10 @@ def main():
     parser.add_argument('--official', default=None,
                         help='directory of the official InGram code')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--compiled', action='store_true',
+        help="also time the epoch with InGram(compiled=True) (the attention "
+        "logits' torch.compile kernels)")
     args = parser.parse_args()
     official = load_official(args.official) if args.official else None
     results = {

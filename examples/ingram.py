@@ -73,12 +73,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--relation-layers', type=int, default=2)
     parser.add_argument('--bins', type=int, default=10)
     parser.add_argument('--heads', type=int, default=8)
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='attention logits by torch.compile kernels on the CPU (faster; '
+        'the same model up to floating-point rounding)')
 
 
 def build_model(args: argparse.Namespace) -> InGram:
     return InGram(args.dim, args.dim, args.entity_ratio, args.relation_ratio,
                   args.entity_layers, args.relation_layers, args.bins,
-                  args.heads)
+                  args.heads, compiled=args.compile)
 
 
 def main():
@@ -230,6 +234,8 @@ def main():
             args.message_split,
             'exclude_own':
             args.exclude_own,
+            'compiled':
+            args.compile,
             'epochs':
             len(history.losses),
             'best_epoch':

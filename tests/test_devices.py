@@ -25,10 +25,16 @@ from pyg_kgc.nn.kge import (
     TransE,
     TransR,
 )
+from pyg_kgc.nn.kge.bilinear import dropout_bilinear_queries
 from pyg_kgc.nn.models import InGram, ShallowKGE
 from pyg_kgc.training import NegativeSampler
 from pyg_kgc.transforms import relation_graph
-from pyg_kgc.utils import SparseMatrix, sampled_dot
+from pyg_kgc.utils import (
+    SparseMatrix,
+    dropout_positions,
+    geometric_dropout,
+    sampled_dot,
+)
 from pyg_kgc.utils.sparse import head_products
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -128,16 +134,18 @@ def test_rgcn_conv_featureless(device):
 
 
 @pytest.mark.parametrize('device', DEVICES)
-def test_ingram_layers_and_model(device):
+@pytest.mark.parametrize('compiled', [False, True])
+def test_ingram_layers_and_model(device, compiled):
     edge_index, edge_type = kg(3)
 
     def case(dev, dtype):
         gen = torch.Generator().manual_seed(4)
-        rel_conv = seeded_module(lambda: InGramRelationConv(4, 8, 3, heads=2),
-                                 dev, dtype)
+        rel_conv = seeded_module(
+            lambda: InGramRelationConv(4, 8, 3, heads=2, compiled=compiled),
+            dev, dtype)
         ent_conv = seeded_module(
-            lambda: InGramEntityConv(5, 8, relation_channels=4, heads=2), dev,
-            dtype)
+            lambda: InGramEntityConv(5, 8, relation_channels=4, heads=2,
+                                     compiled=compiled), dev, dtype)
         z = normal(gen, R, 4, device=dev, dtype=dtype)
         x = normal(gen, N, 5, device=dev, dtype=dtype)
         z.requires_grad_()
@@ -148,8 +156,9 @@ def test_ingram_layers_and_model(device):
         x_out = ent_conv(x, edge_index.to(dev), edge_type.to(dev), z)
         layers = outputs_and_gradients(
             torch.nn.ModuleList([rel_conv, ent_conv]), [z_out, x_out], [x, z])
-        model = seeded_module(lambda: InGram(8, 8, 2, 2, num_bins=4, heads=2),
-                              dev, dtype)
+        model = seeded_module(
+            lambda: InGram(8, 8, 2, 2, num_bins=4, heads=2, compiled=compiled),
+            dev, dtype)
         # Input features drawn in float64 (the model draws them in its own
         # type, which would differ between the two runs).
         g = torch.Generator().manual_seed(5)
@@ -216,6 +225,8 @@ DECODERS = {
     'DistMult': lambda: DistMult(D, R),
     'ComplEx': lambda: ComplEx(D, R),
     'RotatE': lambda: RotatE(D // 2, R),
+    # compiled kernels on the CPU; ignored (the eager path) elsewhere
+    'RotatE-compiled': lambda: RotatE(D // 2, R, compiled=True),
     'RESCAL': lambda: Bilinear(D, R),
     'Bilinear-diagonal': lambda: Bilinear(D, R, mode='diagonal'),
     'Bilinear-basis': lambda: Bilinear(D, R, mode='basis', num_bases=2),
@@ -294,3 +305,46 @@ def test_evaluation_and_sampling(device):
     entity, corrupt_head = sampler.sample(head, edge_type.to(device), tail)
     assert entity.device.type == device and entity.shape == (E, 5)
     assert int(entity.min()) >= 0 and int(entity.max()) < N
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('transpose', [False, True])
+def test_dropout_kernels(device, transpose):
+    # The random streams differ from device to device, so each device is
+    # checked against the masks drawn from its own generator's state:
+    # geometric_dropout and dropout_bilinear_queries against the explicit
+    # masked computation, values and gradients (float64 and float32).
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        gen = torch.Generator().manual_seed(21)
+        x = normal(gen, 10, 4, device=device, dtype=dtype).requires_grad_()
+        weight = normal(gen, R, 16, device=device,
+                        dtype=dtype).requires_grad_()
+        relation = torch.randint(R, (10, ), generator=gen).to(device)
+        stream = torch.Generator(device=device).manual_seed(22)
+        state = stream.get_state()
+        out = dropout_bilinear_queries(x, weight, relation, 0.3, transpose,
+                                       generator=stream)
+        stream.set_state(state)
+        mask = torch.ones(10 * 16, dtype=dtype, device=device)
+        mask[dropout_positions(10 * 16, 0.3, stream, device)] = 0
+        matrices = weight[relation].view(10, 4, 4) * mask.view(10, 4, 4)
+        if transpose:
+            matrices = matrices.transpose(1, 2)
+        ref = torch.einsum('bi,bij->bj', x, matrices) / 0.7
+        assert out.device.type == device
+        torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+        grad = normal(gen, 10, 4, device=device, dtype=dtype)
+        got = torch.autograd.grad((out * grad).sum(), (x, weight))
+        want = torch.autograd.grad((ref * grad).sum(), (x, weight))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+        y = normal(gen, 50, 6, device=device, dtype=dtype)
+        state = stream.get_state()
+        dropped = geometric_dropout(y, 0.25, generator=stream)
+        stream.set_state(state)
+        keep = torch.ones(300, dtype=dtype, device=device)
+        keep[dropout_positions(300, 0.25, stream, device)] = 0
+        torch.testing.assert_close(dropped,
+                                   y * keep.view(50, 6) / 0.75, rtol=tol,
+                                   atol=tol)

@@ -191,6 +191,16 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert max(
         mrr for _, mrr in straight['valid_history']) == (straight['valid_mrr'])
     assert 0.0 < straight['test_mrr'] <= 1.0
+    # The attention logits by torch.compile kernels: the same run up to
+    # floating-point rounding (which may move a tie in the ranking).
+    fast = run_example('ingram.py', args + ['--compile'], data_root,
+                       mirror_url)
+    assert fast['compiled'] and not straight['compiled']
+    assert [e for e, _ in fast['valid_history']] == [2, 4]
+    for (_, a), (_, b) in zip(fast['valid_history'],
+                              straight['valid_history']):
+        assert abs(a - b) < 2e-3
+    assert abs(fast['test_mrr'] - straight['test_mrr']) < 2e-3
     # The official code's message split (a spanning forest drawn once, kept
     # in every epoch's messages) trains on other message graphs; the run is
     # then stopped after 2 epochs and resumed, and the resumed run (which

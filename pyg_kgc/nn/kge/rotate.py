@@ -1,6 +1,5 @@
 import math
-import warnings
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -12,6 +11,7 @@ from pyg_kgc.nn.kge.base import (
     select_queries,
 )
 from pyg_kgc.nn.kge.complex import as_complex, as_real, complex_modulus
+from pyg_kgc.utils.compile import CompiledKernels
 
 
 def rotate(x: Tensor, phase: Tensor) -> Tensor:
@@ -116,27 +116,10 @@ def _compiled_moduli_grad(q_re: Tensor, q_im: Tensor, c_re_t: Tensor,
     return (d_re * scale).sum(dim=-1), (d_im * scale).sum(dim=-1)
 
 
-class _Kernels:
-    # The torch.compile'd kernels, built on first use; `failed` once that
-    # (or running them) raised, after which the eager path is used.
-    functions: Optional[Tuple[Callable, Callable]] = None
-    failed: bool = False
-
-    @classmethod
-    def get(cls) -> Tuple[Callable, Callable]:
-        if cls.functions is None:
-            cls.functions = (torch.compile(_compiled_moduli_sum, dynamic=True),
-                             torch.compile(_compiled_moduli_grad,
-                                           dynamic=True))
-        return cls.functions
-
-    @classmethod
-    def disable(cls, error: Exception) -> None:
-        cls.failed = True
-        warnings.warn(
-            f"pairwise_complex_l1: the torch.compile kernels failed "
-            f"({type(error).__name__}: {error}); using the eager "
-            f"implementation from now on", RuntimeWarning, stacklevel=3)
+# The torch.compile'd kernels, built on first use; `failed` once that (or
+# running them) raised, after which the eager path is used.
+_Kernels = CompiledKernels('pairwise_complex_l1', _compiled_moduli_sum,
+                           _compiled_moduli_grad)
 
 
 class _CompiledPairwiseComplexL1(torch.autograd.Function):

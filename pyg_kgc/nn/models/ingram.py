@@ -100,14 +100,19 @@ class InGram(torch.nn.Module):
         heads (int, optional): Attention heads of every layer.
             (default: :obj:`8`)
         bias (bool, optional): Learn additive biases. (default: :obj:`True`)
+        compiled (bool, optional): On CPU, every layer computes its
+            attention logits with :func:`torch.compile` kernels
+            (:func:`~pyg_kgc.nn.conv.ingram_conv.attention_logits`; the
+            same values up to floating-point rounding). (default:
+            :obj:`False`)
 
     The defaults are those of the official code.
     """
     def __init__(self, entity_channels: int = 32, relation_channels: int = 32,
                  entity_hidden_ratio: int = 8, relation_hidden_ratio: int = 4,
                  num_entity_layers: int = 2, num_relation_layers: int = 2,
-                 num_bins: int = 10, heads: int = 8,
-                 bias: bool = True) -> None:
+                 num_bins: int = 10, heads: int = 8, bias: bool = True,
+                 compiled: bool = False) -> None:
         super().__init__()
         self.entity_channels = entity_channels
         self.relation_channels = relation_channels
@@ -118,11 +123,13 @@ class InGram(torch.nn.Module):
         self.relation_in = Linear(relation_channels, rel_hidden, bias=bias)
         self.relation_convs = ModuleList([
             InGramRelationConv(rel_hidden, rel_hidden, num_bins, heads,
-                               bias=bias) for _ in range(num_relation_layers)
+                               bias=bias, compiled=compiled)
+            for _ in range(num_relation_layers)
         ])
         self.entity_convs = ModuleList([
             InGramEntityConv(ent_hidden, ent_hidden, rel_hidden, heads,
-                             bias=bias) for _ in range(num_entity_layers)
+                             bias=bias, compiled=compiled)
+            for _ in range(num_entity_layers)
         ])
         self.entity_out = Linear(ent_hidden, entity_channels, bias=bias)
         self.relation_out = Linear(rel_hidden, relation_channels, bias=bias)

@@ -1,8 +1,13 @@
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+import pyg_kgc.nn.conv.ingram_conv as ingram_conv_module
 from pyg_kgc.nn.conv import InGramEntityConv, InGramRelationConv
+from pyg_kgc.nn.conv.ingram_conv import attention_logits
+from pyg_kgc.nn.models import InGram
 
 
 def leaky(x):
@@ -216,3 +221,96 @@ def test_repr():
     assert repr(InGramEntityConv(4, 8, 2, heads=4, residual=False)) == (
         'InGramEntityConv(4, 8, relation_channels=2, heads=4, '
         'residual=False)')
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('parts', [2, 3])
+def test_attention_logits_compiled_equals_formula(parts, dtype):
+    # Both paths against the formula written out: y_k^T LeakyReLU(sum of
+    # the index's rows), values and gradients of the table and heads, with
+    # graphs of two sizes through the same kernels (the row counts vary).
+    tol = dict(rtol=0, atol=1e-12) if dtype == torch.float64 else dict(
+        rtol=1e-5, atol=1e-4)
+    gen = torch.Generator().manual_seed(parts)
+    for rows, edges in ((9, 30), (13, 41)):
+        table = torch.randn(rows, 12, dtype=dtype, generator=gen,
+                            requires_grad=True)
+        index = torch.randint(rows, (edges, parts), generator=gen)
+        att = torch.randn(1, 3, 4, dtype=dtype, generator=gen,
+                          requires_grad=True)
+        pre = sum(table[index[:, j]] for j in range(parts)).view(-1, 3, 4)
+        expected = (leaky(pre) * att).sum(-1)
+        grad = torch.randn(edges, 3, dtype=dtype, generator=gen)
+        want = torch.autograd.grad((expected * grad).sum(), (table, att))
+        for compiled in (False, True):
+            out = attention_logits(table, index, att, 0.2, compiled)
+            assert out.shape == (edges, 3)
+            torch.testing.assert_close(out, expected, **tol)
+            got = torch.autograd.grad((out * grad).sum(), (table, att))
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, **tol)
+    assert not ingram_conv_module._Kernels.failed  # no fallback to eager
+
+
+def test_compiled_layers_equal_eager_layers():
+    # The layers and the whole model with compiled=True: the same outputs
+    # and gradients as the eager ones with the same weights.
+    torch.manual_seed(0)
+    edge_index, edge_type = random_kg(3, n=7, r=3, e=20)
+    x, rel = torch.randn(7, 5), torch.randn(3, 3)
+    eager = InGramEntityConv(5, 8, relation_channels=3, heads=2)
+    fast = InGramEntityConv(5, 8, relation_channels=3, heads=2, compiled=True)
+    fast.load_state_dict(eager.state_dict())
+    outs = [conv(x, edge_index, edge_type, rel) for conv in (eager, fast)]
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+    grads = [
+        torch.autograd.grad(out.square().sum(), list(conv.parameters()))
+        for out, conv in zip(outs, (eager, fast))
+    ]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+    rel_graph = torch.tensor([[0, 1, 2, 0, 1], [1, 2, 0, 0, 1]])
+    bins = torch.tensor([0, 1, 1, 2, 0])
+    eager = InGramRelationConv(4, 8, num_bins=3, heads=2)
+    fast = InGramRelationConv(4, 8, num_bins=3, heads=2, compiled=True)
+    fast.load_state_dict(eager.state_dict())
+    z = torch.randn(3, 4)
+    torch.testing.assert_close(fast(z, rel_graph, bins),
+                               eager(z, rel_graph, bins), rtol=1e-5, atol=1e-5)
+
+    eager_model = InGram(4, 4, 2, 2, num_bins=3, heads=2)
+    fast_model = InGram(4, 4, 2, 2, num_bins=3, heads=2, compiled=True)
+    fast_model.load_state_dict(eager_model.state_dict())
+    assert all(conv.compiled for conv in fast_model.entity_convs)
+    assert all(conv.compiled for conv in fast_model.relation_convs)
+    scores = []
+    for model in (eager_model, fast_model):
+        gen = torch.Generator().manual_seed(5)
+        scorer = model.scorer(edge_index, edge_type, 7, 3, gen)
+        scores.append(
+            scorer.score_tails(torch.tensor([0, 1]), torch.tensor([2, 0])))
+    torch.testing.assert_close(scores[1], scores[0], rtol=1e-5, atol=1e-5)
+    assert not ingram_conv_module._Kernels.failed
+
+
+def test_attention_logits_compiled_falls_back_with_a_warning(monkeypatch):
+    def broken(*args):
+        raise RuntimeError('no C++ compiler')
+
+    monkeypatch.setattr(ingram_conv_module._Kernels, 'functions', (broken, ))
+    monkeypatch.setattr(ingram_conv_module._Kernels, 'failed', False)
+    table = torch.randn(5, 4, dtype=torch.float64)
+    index = torch.tensor([[0, 1], [2, 4], [3, 3]])
+    att = torch.randn(1, 2, 2, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match='InGram attention logits.*'
+                      'no C\\+\\+ compiler'):
+        out = attention_logits(table, index, att, compiled=True)
+    pre = (table[index[:, 0]] + table[index[:, 1]]).view(-1, 2, 2)
+    torch.testing.assert_close(out, (leaky(pre) * att).sum(-1), rtol=0,
+                               atol=1e-12)
+    assert ingram_conv_module._Kernels.failed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        attention_logits(table, index, att, compiled=True)
+    assert not [w for w in caught if 'InGram' in str(w.message)]
