@@ -3,7 +3,7 @@ r"""Two CPU paths side by side with the paths they replace, in one run:
 - ``rescal``: a training step of RESCAL on CoDEx-S with the configuration
   of ``examples/kge_transductive.py`` (512 dimensions, per-query dropout
   0.0804 on the relation matrices, 1vsAll both sides, batches of 128,
-  Adagrad), with ``ShallowKGE(dropout_sampler="geometric")`` (the queries
+  fused Adagrad), with ``ShallowKGE(dropout_sampler="geometric")`` (the queries
   from :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`) against
   ``"bernoulli"`` (:func:`torch.nn.functional.dropout` on the gathered
   matrices); and the dropout alone on a ``[128, 512^2]`` tensor,
@@ -66,7 +66,8 @@ def rescal_steps(root: str, steps: int, repeats: int) -> dict:
         torch.manual_seed(0)
         model = ShallowKGE(train.num_nodes, Bilinear(512, train.num_relations),
                            relation_dropout=0.0804, dropout_sampler=sampler)
-        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.04523)
+        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.04523,
+                                        fused=True)  # as the example
 
         def step(model=model, optimizer=optimizer):
             loss = (cross_entropy_loss(model.score_tails(h, r), t) +

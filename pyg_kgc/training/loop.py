@@ -64,6 +64,9 @@ def save_checkpoint(path: str, model: torch.nn.Module,
     atomic_save(state, path)
 
 
+_IMPLEMENTATION_FLAGS = ('fused', 'foreach', 'capturable', 'differentiable')
+
+
 def load_checkpoint(path: str, model: torch.nn.Module,
                     optimizer: Optional[torch.optim.Optimizer] = None,
                     restore_rng: bool = True) -> Dict[str, Any]:
@@ -76,7 +79,15 @@ def load_checkpoint(path: str, model: torch.nn.Module,
     if optimizer is not None:
         if state['optimizer'] is None:
             raise ValueError(f"'{path}' holds no optimizer state")
+        # How the update is computed (fused, foreach, ...) belongs to this
+        # process, not to the saved run: keep the live optimizer's choice.
+        flags = [{
+            key: group[key]
+            for key in _IMPLEMENTATION_FLAGS if key in group
+        } for group in optimizer.param_groups]
         optimizer.load_state_dict(state['optimizer'])
+        for group, saved in zip(optimizer.param_groups, flags):
+            group.update(saved)
     if restore_rng:
         _set_rng_state(state['rng'])
     return state['extra']

@@ -40,8 +40,9 @@ def dropout_positions(numel: int, p: float,
         raise ValueError(f"numel must be non-negative, got {numel}")
     if chunk is not None and chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
-    if p == 1.0:  # every entry (geometric_ needs p < 1)
+    if p == 1.0:  # every entry (the gaps below need p < 1)
         return torch.arange(numel, device=device)
+    log_keep = math.log1p(-p)
     parts = []
     start = 0  # every position before start has been decided
     while p > 0 and start < numel:
@@ -49,16 +50,22 @@ def dropout_positions(numel: int, p: float,
         count = int(expected + 6 * math.sqrt(expected) + 16)
         if chunk is not None:
             count = min(count, chunk)
-        gaps = torch.empty(count, dtype=torch.float64, device=device)
-        gaps.geometric_(p, generator=generator)
+        # Geometric gaps by inversion, 1 + floor(log(1 - U) / log(1 - p)):
+        # P(gap > k) = P(1 - U <= (1 - p)^k) = (1 - p)^k. On the CPU this
+        # is about 1.5 times faster than Tensor.geometric_.
+        gaps = torch.rand(count, dtype=torch.float64, device=device,
+                          generator=generator)
+        gaps.neg_().log1p_().div_(log_keep).floor_().add_(1.0)
         # float64 sums of integers are exact below 2^53.
         positions = gaps.cumsum_(0).add_(start - 1).long()
         last = int(positions[-1])
-        parts.append(positions[positions < numel])
+        if last >= numel:  # increasing: keep a prefix (a view)
+            positions = positions[:int(torch.searchsorted(positions, numel))]
+        parts.append(positions)
         start = last + 1  # geometric gaps are memoryless: go on from here
     if not parts:
         return torch.empty(0, dtype=torch.long, device=device)
-    return torch.cat(parts)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def geometric_dropout(x: Tensor, p: float = 0.5, training: bool = True,
@@ -70,7 +77,7 @@ def geometric_dropout(x: Tensor, p: float = 0.5, training: bool = True,
     dropped entry, and no mask tensor. For low rates on large tensors it
     is faster on CPU (the relation matrices of RESCAL on CoDEx-S,
     :math:`128 \times 512^2` entries at :math:`p = 0.08`, forward and
-    backward: 0.18 s against 0.42 s on one thread,
+    backward: 0.19 s against 0.40 s on one thread,
     ``benchmarks/cpu_kernels.py``); the random
     stream differs from :func:`torch.nn.functional.dropout`'s.
 

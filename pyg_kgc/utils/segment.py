@@ -169,9 +169,14 @@ def segment_matmul(x: Tensor, layout: SegmentLayout, weight: Tensor) -> Tensor:
             return segment_matmul(x, layout, block_diagonal(weight))
     elif _grouped_usable(x, weight, x.size(1), out_channels):
         rows = x if layout.is_sorted else x.index_select(0, layout.order)
+        if not (weight.device.type == 'cpu'
+                and weight.transpose(-1, -2).is_contiguous()):
+            # On the CPU the grouped product also takes column-major
+            # matrices (transposed views), which saves a copy of them all
+            # forward and backward; elsewhere only row-major is assumed.
+            weight = weight.contiguous()
         out = _ContiguousGrad.apply(
-            _GROUPED_MM(rows.contiguous(), weight.contiguous(),
-                        offs=layout.offsets))
+            _GROUPED_MM(rows.contiguous(), weight, offs=layout.offsets))
         if layout.is_sorted:
             return out
         return out.new_empty(out.shape).index_copy(0, layout.order, out)

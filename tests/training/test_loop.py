@@ -131,3 +131,35 @@ def test_resume_restores_extra_state(tmp_path):
     with pytest.raises(ValueError, match=r"\['scheduler'\], expected \[\]"):
         fit(model, optimizer, epoch_fn(model, optimizer), 6, None,
             checkpoint=path, progress=False)
+
+
+def test_checkpoint_keeps_the_live_optimizers_implementation(tmp_path):
+    # A run saved with the default Adagrad and resumed with the fused one
+    # (or the reverse) keeps the resuming process's choice, with the saved
+    # state (accumulators, steps, learning rate) loaded.
+    path = str(tmp_path / 'c.pt')
+    for saved_flags, live_flags in (({}, {
+            'fused': True
+    }), ({
+            'fused': True
+    }, {
+            'foreach': False
+    })):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.3,
+                                        **saved_flags)
+        model(torch.randn(4, 3)).square().sum().backward()
+        optimizer.step()
+        save_checkpoint(path, model, optimizer)
+        other = torch.nn.Linear(3, 2)
+        other_opt = torch.optim.Adagrad(other.parameters(), lr=0.1,
+                                        **live_flags)
+        load_checkpoint(path, other, other_opt)
+        group = other_opt.param_groups[0]
+        assert group['lr'] == 0.3  # the saved hyper-parameters
+        for key in ('fused', 'foreach'):
+            assert group[key] == live_flags.get(key), key
+        for p, q in zip(model.parameters(), other.parameters()):
+            torch.testing.assert_close(other_opt.state[q]['sum'],
+                                       optimizer.state[p]['sum'])

@@ -130,9 +130,10 @@ def masked_queries(x, weight, relation, positions, p, transpose):
 
 
 @pytest.mark.parametrize('transpose', [False, True])
-def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose):
+@pytest.mark.parametrize('d', [6, 8])  # entry indices by division or shifts
+def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose, d):
     gen = torch.Generator().manual_seed(4)
-    num, d, num_relations, p = 9, 6, 4, 0.3
+    num, num_relations, p = 9, 4, 0.3
     x = torch.randn(num, d, dtype=torch.float64, generator=gen)
     weight = torch.randn(num_relations, d * d, dtype=torch.float64,
                          generator=gen)
@@ -149,7 +150,7 @@ def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose):
     for got, expected in zip(torch.autograd.grad(out, (a, w), grad),
                              torch.autograd.grad(ref, (b, v), grad)):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match=r'relation matrices \[R, 36\]'):
+    with pytest.raises(ValueError, match=rf'relation matrices \[R, {d * d}\]'):
         dropout_bilinear_queries(x, weight[:, :30], relation, p)
     with pytest.raises(ValueError, match='rate must lie in'):
         dropout_bilinear_queries(x, weight, relation, 1.0)

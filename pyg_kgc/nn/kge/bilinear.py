@@ -50,13 +50,18 @@ def dropout_bilinear_queries(
     if not 0.0 <= p < 1.0:
         raise ValueError(f"The dropout rate must lie in [0, 1), got {p}")
     matrices = weight.view(-1, d, d)
-    if transpose:
-        matrices = matrices.transpose(1, 2).contiguous()
+    if transpose:  # a view: segment_matmul takes it without a copy
+        matrices = matrices.transpose(1, 2)
     dense = segment_matmul(x, SegmentLayout(relation, weight.size(0)),
                            matrices)
     positions = dropout_positions(num * d * d, p, generator, x.device)
-    row, entry = positions // (d * d), positions % (d * d)
-    first, second = entry // d, entry % d  # W[r, first, second]
+    if d & (d - 1) == 0:  # a power of two: shifts and masks, not divisions
+        shift = d.bit_length() - 1
+        row, entry = positions >> (2 * shift), positions & (d * d - 1)
+        first, second = entry >> shift, entry & (d - 1)
+    else:
+        row, entry = positions // (d * d), positions % (d * d)
+        first, second = entry // d, entry % d  # W[r, first, second]
     read, write = (second, first) if transpose else (first, second)
     dropped = x[row, read] * weight[relation[row], entry]
     correction = x.new_zeros(num * d).index_add(0, row * d + write, dropped)
