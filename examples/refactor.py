@@ -123,6 +123,10 @@ def main():
         "batch's answers and one random entity per query (the paper's "
         'inductive training); default: all transductive, in-batch '
         'inductive')
+    parser.add_argument(
+        '--feature-std', type=float, default=None,
+        help='standard deviation of the random input vectors (default: '
+        '1/sqrt(channels), about unit norm)')
     parser.add_argument('--no-global', action='store_true',
                         help='leave out the global term n[v]')
     parser.add_argument('--n3', type=float, default=None,
@@ -176,7 +180,8 @@ def main():
                         args.layers if inductive else 1, args.step,
                         use_global=not args.no_global,
                         optimizer=args.optimizer, seed=args.seed, n3=n3,
-                        batch_size=args.layer_batch_size).to(device)
+                        batch_size=args.layer_batch_size,
+                        feature_std=args.feature_std).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     layerwise = inductive and args.training == 'layerwise'
     # Transductive: L = infinity; inductive layer-wise: cleared every L.
@@ -291,6 +296,7 @@ def main():
             'channels': channels,
             'step': args.step,
             'n3': n3,
+            'feature_std': model.feature_std,
             'best_epoch': history.best_epoch,
             'valid_mrr': round(history.best_metric, 4),
             'test_mrr': round(full['mrr'], 4),

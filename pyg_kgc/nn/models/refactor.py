@@ -27,7 +27,8 @@ class ReFactorGNN(torch.nn.Module):
     so that the untrained layers already are steps of a DistMult model
     whose relations all look alike. Without features, every node starts
     from a random vector with entries
-    :math:`\mathcal{N}(0, 1/K)`, drawn afresh in training and from
+    :math:`\mathcal{N}(0, \sigma^2)` (:math:`\sigma` = :obj:`feature_std`,
+    by default :math:`1/\sqrt{K}`), drawn afresh in training and from
     :obj:`seed` in evaluation (so that evaluation is reproducible).
 
     Args:
@@ -52,6 +53,9 @@ class ReFactorGNN(torch.nn.Module):
         batch_size (int, optional): Mini-batch evaluation of every layer,
             for large graphs (see :class:`~pyg_kgc.nn.conv.ReFactorConv`).
             (default: :obj:`None`, full batch)
+        feature_std (float, optional): Standard deviation of the entries
+            of the random input vectors. (default: :obj:`None`,
+            :math:`1 / \sqrt{K}`: vectors of about unit norm)
 
     Besides end-to-end training through all :math:`L` layers, the model is
     trained layer-wise with a node state cache as in the paper
@@ -62,7 +66,8 @@ class ReFactorGNN(torch.nn.Module):
                  lr: float, in_channels: Optional[int] = None,
                  use_global: bool = True, optimizer: str = 'sgd',
                  chunk_size: int = 4096, seed: int = 0, n3: float = 0.0,
-                 batch_size: Optional[int] = None) -> None:
+                 batch_size: Optional[int] = None,
+                 feature_std: Optional[float] = None) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got "
@@ -71,6 +76,11 @@ class ReFactorGNN(torch.nn.Module):
         self.channels = channels
         self.num_layers = num_layers
         self.seed = seed
+        if feature_std is not None and not feature_std > 0:
+            raise ValueError(f"feature_std must be positive, got "
+                             f"{feature_std}")
+        self.feature_std = (channels**-0.5
+                            if feature_std is None else feature_std)
         self.conv = ReFactorConv(lr, use_global=use_global,
                                  optimizer=optimizer, chunk_size=chunk_size,
                                  n3=n3, batch_size=batch_size)
@@ -94,7 +104,7 @@ class ReFactorGNN(torch.nn.Module):
         if not self.training:
             generator = torch.Generator(device=device).manual_seed(self.seed)
         return torch.randn(num_nodes, self.channels, generator=generator,
-                           device=device, dtype=dtype) / self.channels**0.5
+                           device=device, dtype=dtype) * self.feature_std
 
     def inputs(self, x: Optional[Tensor], num_nodes: int) -> Tensor:
         r"""The input states :math:`\mathbf{h}^0` :math:`[N, K]`: random

@@ -59,6 +59,14 @@ def test_features_and_errors():
         model(None, edge_index, edge_type, 10)
     with pytest.raises(ValueError, match='num_layers must be at least 1'):
         ReFactorGNN(3, 8, num_layers=0, lr=1.0)
+    # Random input vectors: entries N(0, 1/K) by default, or feature_std.
+    for std, expected in ((None, 64**-0.5), (1e-3, 1e-3), (2.0, 2.0)):
+        features = ReFactorGNN(3, 64, num_layers=1, lr=1.0,
+                               feature_std=std).features(500)
+        assert features.shape == (500, 64)
+        assert abs(float(features.std()) / expected - 1) < 0.02
+    with pytest.raises(ValueError, match='feature_std must be positive'):
+        ReFactorGNN(3, 8, num_layers=1, lr=1.0, feature_std=0.0)
 
 
 def test_node_state_cache_cycles_through_the_depths():
