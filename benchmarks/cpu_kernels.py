@@ -3,10 +3,11 @@ r"""Two CPU paths side by side with the paths they replace, in one run:
 - ``rescal``: a training step of RESCAL on CoDEx-S with the configuration
   of ``examples/kge_transductive.py`` (512 dimensions, per-query dropout
   0.0804 on the relation matrices, 1vsAll both sides, batches of 128,
-  fused Adagrad), with ``ShallowKGE(dropout_sampler="geometric")`` (the queries
-  from :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`) against
-  ``"bernoulli"`` (:func:`torch.nn.functional.dropout` on the gathered
-  matrices); and the dropout alone on a ``[128, 512^2]`` tensor,
+  fused Adagrad), with ``ShallowKGE(dropout_sampler="geometric")`` (the
+  queries from :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`),
+  eager and with ``compiled=True``, against ``"bernoulli"``
+  (:func:`torch.nn.functional.dropout` on the gathered matrices); and the
+  dropout alone on a ``[128, 512^2]`` tensor,
   :func:`~pyg_kgc.utils.geometric_dropout` against
   :func:`torch.nn.functional.dropout`, forward and backward.
 - ``rotate``: :func:`~pyg_kgc.nn.kge.rotate.pairwise_complex_l1` of 128
@@ -62,10 +63,12 @@ def rescal_steps(root: str, steps: int, repeats: int) -> dict:
     batch = torch.randperm(relation.numel(), generator=gen)[:128]
     h, r, t = head[batch], relation[batch], tail[batch]
     ways = {}
-    for sampler in ('bernoulli', 'geometric'):
+    for sampler, compiled in (('bernoulli', False), ('geometric', False),
+                              ('geometric', True)):
         torch.manual_seed(0)
         model = ShallowKGE(train.num_nodes, Bilinear(512, train.num_relations),
-                           relation_dropout=0.0804, dropout_sampler=sampler)
+                           relation_dropout=0.0804, dropout_sampler=sampler,
+                           compiled=compiled)
         optimizer = torch.optim.Adagrad(model.parameters(), lr=0.04523,
                                         fused=True)  # as the example
 
@@ -76,7 +79,7 @@ def rescal_steps(root: str, steps: int, repeats: int) -> dict:
             loss.backward()
             optimizer.step()
 
-        ways[sampler] = step
+        ways[sampler + ('-compiled' if compiled else '')] = step
     step_ms = compare(ways, steps, repeats)
 
     x = torch.randn(128, 512 * 512, requires_grad=True)
@@ -99,6 +102,8 @@ def rescal_steps(root: str, steps: int, repeats: int) -> dict:
         step_ms,
         'step_speedup':
         round(step_ms['bernoulli'] / step_ms['geometric'], 2),
+        'step_speedup_compiled':
+        round(step_ms['bernoulli'] / step_ms['geometric-compiled'], 2),
         'dropout_ms':
         dropout_ms,
         'dropout_speedup':

@@ -309,7 +309,8 @@ def test_evaluation_and_sampling(device):
 
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('transpose', [False, True])
-def test_dropout_kernels(device, transpose):
+@pytest.mark.parametrize('compiled', [False, True])
+def test_dropout_kernels(device, transpose, compiled):
     # The random streams differ from device to device, so each device is
     # checked against the masks drawn from its own generator's state:
     # geometric_dropout and dropout_bilinear_queries against the explicit
@@ -323,7 +324,7 @@ def test_dropout_kernels(device, transpose):
         stream = torch.Generator(device=device).manual_seed(22)
         state = stream.get_state()
         out = dropout_bilinear_queries(x, weight, relation, 0.3, transpose,
-                                       generator=stream)
+                                       generator=stream, compiled=compiled)
         stream.set_state(state)
         mask = torch.ones(10 * 16, dtype=dtype, device=device)
         mask[dropout_positions(10 * 16, 0.3, stream, device)] = 0

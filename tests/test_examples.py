@@ -446,3 +446,20 @@ def test_kge_transductive_has_the_gpu_runbook_configurations():
         for model in ('ComplEx-N3', 'DistMult', 'ComplEx', 'TransE', 'RESCAL'):
             assert (dataset, model) in example.CONFIGS, (dataset, model)
             assert (dataset, model) in example.PAPERS, (dataset, model)
+
+
+def test_kge_transductive_compile_reaches_the_kernels():
+    # --compile: RotatE's distances and RESCAL's per-query dropout through
+    # their torch.compile kernels; other models are unchanged by it.
+    example = _load_example('kge_transductive')
+    rescal = example.build_model(
+        'RESCAL', dict(example.CONFIGS['CoDEx-S', 'RESCAL'], dim=4), 10, 3,
+        compiled=True)
+    assert rescal.compiled and rescal.dropout_sampler == 'geometric'
+    rotate = example.build_model(
+        'RotatE', dict(example.CONFIGS['FB15k-237', 'ComplEx'], dim=8), 10, 6,
+        compiled=True)
+    assert rotate.decoder.compiled
+    assert not example.build_model(
+        'RESCAL', dict(example.CONFIGS['CoDEx-S', 'RESCAL'], dim=4), 10,
+        3).compiled

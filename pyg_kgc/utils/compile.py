@@ -14,7 +14,7 @@ class CompiledKernels:
     Building needs a C++ compiler and takes seconds (cached by
     :func:`torch.compile` across processes). A caller runs the kernels in
     a :obj:`try` block and, on failure, calls :meth:`disable`, which warns
-    once and sets :attr:`failed`; callers check :attr:`failed` and take
+    once and sets :attr:`failed`; callers check :meth:`usable` and take
     their eager path from then on.
 
     Args:
@@ -29,6 +29,13 @@ class CompiledKernels:
         self.sources = functions
         self.functions: Tuple[Callable, ...] = ()
         self.failed = False
+
+    def usable(self, device: torch.device) -> bool:
+        r"""Whether to try the kernels for tensors on :obj:`device`: on the
+        CPU, unless they failed before or :func:`torch.compile` is already
+        tracing the caller (which then compiles the eager code itself)."""
+        return (device.type == 'cpu' and not self.failed
+                and not torch.compiler.is_compiling())
 
     def get(self) -> Tuple[Callable, ...]:
         r"""The compiled functions, in the order given, built on first

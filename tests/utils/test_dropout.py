@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import pyg_kgc.nn.kge.bilinear as bilinear_module
 from pyg_kgc.nn.kge import Bilinear
 from pyg_kgc.nn.kge.bilinear import dropout_bilinear_queries
 from pyg_kgc.nn.models import ShallowKGE
@@ -129,9 +130,11 @@ def masked_queries(x, weight, relation, positions, p, transpose):
     return torch.einsum('bi,bij->bj', x, matrices) / (1 - p)
 
 
+@pytest.mark.parametrize('compiled', [False, True])
 @pytest.mark.parametrize('transpose', [False, True])
 @pytest.mark.parametrize('d', [6, 8])  # entry indices by division or shifts
-def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose, d):
+def test_dropout_bilinear_queries_equal_the_masked_matrices(
+        transpose, d, compiled):
     gen = torch.Generator().manual_seed(4)
     num, num_relations, p = 9, 4, 0.3
     x = torch.randn(num, d, dtype=torch.float64, generator=gen)
@@ -142,7 +145,8 @@ def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose, d):
                                   torch.Generator().manual_seed(5))
     a, w = x.clone().requires_grad_(), weight.clone().requires_grad_()
     out = dropout_bilinear_queries(a, w, relation, p, transpose,
-                                   torch.Generator().manual_seed(5))
+                                   torch.Generator().manual_seed(5),
+                                   compiled=compiled)
     b, v = x.clone().requires_grad_(), weight.clone().requires_grad_()
     ref = masked_queries(b, v, relation, positions, p, transpose)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
@@ -150,6 +154,7 @@ def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose, d):
     for got, expected in zip(torch.autograd.grad(out, (a, w), grad),
                              torch.autograd.grad(ref, (b, v), grad)):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    assert not bilinear_module._Kernels.failed  # no fallback to eager
     with pytest.raises(ValueError, match=rf'relation matrices \[R, {d * d}\]'):
         dropout_bilinear_queries(x, weight[:, :30], relation, p)
     with pytest.raises(ValueError, match='rate must lie in'):
@@ -160,14 +165,41 @@ def test_dropout_bilinear_queries_equal_the_masked_matrices(transpose, d):
         dropout_bilinear_queries(x, weight, relation[:5], p)
 
 
-def test_shallow_rescal_scores_with_masked_matrices_per_query():
+def test_dropout_bilinear_queries_compiled_falls_back_with_a_warning(
+        monkeypatch):
+    def broken(*args):
+        raise RuntimeError('no C++ compiler')
+
+    monkeypatch.setattr(bilinear_module._Kernels, 'functions', (broken, ))
+    monkeypatch.setattr(bilinear_module._Kernels, 'failed', False)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(5, 4, dtype=torch.float64, generator=gen)
+    weight = torch.randn(3, 16, dtype=torch.float64, generator=gen)
+    relation = torch.tensor([0, 2, 2, 1, 0])
+    positions = dropout_positions(5 * 16, 0.4,
+                                  torch.Generator().manual_seed(8))
+    with pytest.warns(RuntimeWarning,
+                      match='dropout_bilinear_queries.*no C\\+\\+'):
+        out = dropout_bilinear_queries(
+            x, weight, relation, 0.4,
+            generator=torch.Generator().manual_seed(8), compiled=True)
+    torch.testing.assert_close(
+        out, masked_queries(x, weight, relation, positions, 0.4, False),
+        rtol=0, atol=1e-12)
+    assert bilinear_module._Kernels.failed
+
+
+@pytest.mark.parametrize('compiled', [False, True])
+def test_shallow_rescal_scores_with_masked_matrices_per_query(compiled):
     # ShallowKGE(Bilinear full, geometric relation dropout) in training
     # scores all tails / heads through dropout_bilinear_queries: the same
     # scores as the explicit masked matrices drawn from the same stream.
     torch.manual_seed(0)
     num_nodes, d, p = 12, 4, 0.25
     model = ShallowKGE(num_nodes, Bilinear(d, 3), relation_dropout=p,
-                       dropout_sampler='geometric').double()
+                       dropout_sampler='geometric',
+                       compiled=compiled).double()
+    assert model.compiled == compiled
     h, r, t = torch.tensor([0, 5,
                             7]), torch.tensor([2, 0,
                                                2]), torch.tensor([1, 1, 3])

@@ -87,8 +87,7 @@ def attention_logits(table: Tensor, index: Tensor, att: Tensor,
     on. Elsewhere than on CPU, or inside a region that
     :func:`torch.compile` is already tracing, :obj:`compiled` is ignored.
     """
-    if (compiled and table.device.type == 'cpu' and not _Kernels.failed
-            and not torch.compiler.is_compiling()):
+    if compiled and _Kernels.usable(table.device):
         try:
             kernel, = _Kernels.get()
             # Only the row counts vary from call to call: the kernels built

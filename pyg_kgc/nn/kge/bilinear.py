@@ -6,14 +6,38 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from pyg_kgc.nn.kge.base import DotProductDecoder, check_relation_ids
+from pyg_kgc.utils.compile import CompiledKernels
 from pyg_kgc.utils.dropout import dropout_positions
 from pyg_kgc.utils.segment import SegmentLayout, segment_matmul
 
 
-def dropout_bilinear_queries(
-        x: Tensor, weight: Tensor, relation: Tensor, p: float,
-        transpose: bool = False,
-        generator: Optional[torch.Generator] = None) -> Tensor:
+def _dropped_terms(x: Tensor, weight: Tensor, relation: Tensor,
+                   positions: Tensor, transpose: bool) -> Tensor:
+    # The terms of the dropped entries W[r_b, first, second] (positions in
+    # the row-major [B, d, d] masks), summed per query and output
+    # coordinate: [B, d]. Under torch.compile the index arithmetic, both
+    # gathers and the scatter are one loop nest forward and one backward.
+    num, d = x.shape
+    if d & (d - 1) == 0:  # a power of two: shifts and masks, not divisions
+        shift = d.bit_length() - 1
+        row, entry = positions >> (2 * shift), positions & (d * d - 1)
+        first, second = entry >> shift, entry & (d - 1)
+    else:
+        row, entry = positions // (d * d), positions % (d * d)
+        first, second = entry // d, entry % d
+    read, write = (second, first) if transpose else (first, second)
+    dropped = x[row, read] * weight[relation[row], entry]
+    return x.new_zeros(num * d).index_add(0, row * d + write,
+                                          dropped).view(num, d)
+
+
+_Kernels = CompiledKernels('dropout_bilinear_queries', _dropped_terms)
+
+
+def dropout_bilinear_queries(x: Tensor, weight: Tensor, relation: Tensor,
+                             p: float, transpose: bool = False,
+                             generator: Optional[torch.Generator] = None,
+                             compiled: bool = False) -> Tensor:
     r"""The bilinear queries of :math:`B` entities under dropout of their
     relation matrices, an independent mask :math:`\mathbf{M}_b` per query
     (as dropout on looked-up relation representations does):
@@ -36,6 +60,15 @@ def dropout_bilinear_queries(
             (default: :obj:`False`)
         generator (torch.Generator, optional): For the dropped entries.
             (default: :obj:`None`)
+        compiled (bool, optional): On CPU, the dropped entries' terms (the
+            index arithmetic, both gathers and the scatter, forward and
+            backward) by :func:`torch.compile` kernels, built on first use
+            (seconds; a C++ compiler is needed, and if building fails a
+            warning says so and the eager path is used from then on). The
+            same values; a CoDEx-S RESCAL training step (512 dimensions,
+            rate 0.0804, 128 triples, both sides) takes 0.23 s instead of
+            0.34 s on one thread (``benchmarks/cpu_kernels.py``).
+            Elsewhere than on CPU it is ignored. (default: :obj:`False`)
 
     :rtype: :class:`torch.Tensor` :math:`[B, d]`
     """
@@ -55,17 +88,15 @@ def dropout_bilinear_queries(
     dense = segment_matmul(x, SegmentLayout(relation, weight.size(0)),
                            matrices)
     positions = dropout_positions(num * d * d, p, generator, x.device)
-    if d & (d - 1) == 0:  # a power of two: shifts and masks, not divisions
-        shift = d.bit_length() - 1
-        row, entry = positions >> (2 * shift), positions & (d * d - 1)
-        first, second = entry >> shift, entry & (d - 1)
-    else:
-        row, entry = positions // (d * d), positions % (d * d)
-        first, second = entry // d, entry % d  # W[r, first, second]
-    read, write = (second, first) if transpose else (first, second)
-    dropped = x[row, read] * weight[relation[row], entry]
-    correction = x.new_zeros(num * d).index_add(0, row * d + write, dropped)
-    return (dense - correction.view(num, d)) / (1.0 - p)
+    if compiled and _Kernels.usable(x.device):
+        try:
+            kernel, = _Kernels.get()
+            return (dense - kernel(x, weight, relation, positions,
+                                   transpose)) / (1.0 - p)
+        except Exception as error:  # no C++ compiler, an inductor failure
+            _Kernels.disable(error)
+    return (dense - _dropped_terms(x, weight, relation, positions,
+                                   transpose)) / (1.0 - p)
 
 
 class Bilinear(DotProductDecoder):

@@ -188,7 +188,7 @@ def pairwise_complex_l1(queries: Tensor, candidates: Tensor,
     if queries.size(0) == 0 or candidates.size(0) == 0:
         return queries.new_zeros(queries.size(0), candidates.size(0))
     candidates = candidates.to(queries.dtype)
-    if compiled and queries.device.type == 'cpu' and not _Kernels.failed:
+    if compiled and _Kernels.usable(queries.device):
         try:
             return _CompiledPairwiseComplexL1.apply(queries, candidates)
         except Exception as error:  # no C++ compiler, an inductor failure

@@ -46,6 +46,12 @@ class ShallowKGE(torch.nn.Module, KGScorer):
             the masked matrices, see
             :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`).
             (default: :obj:`"bernoulli"`)
+        compiled (bool, optional): With :obj:`dropout_sampler="geometric"`
+            and a full :class:`Bilinear` decoder, compute the dropped
+            entries' terms of the queries with :func:`torch.compile`
+            kernels on CPU (see
+            :func:`~pyg_kgc.nn.kge.bilinear.dropout_bilinear_queries`).
+            (default: :obj:`False`)
 
     Example:
         >>> model = ShallowKGE(data.num_nodes,
@@ -62,6 +68,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         entity_dropout: float = 0.0,
         relation_dropout: float = 0.0,
         dropout_sampler: str = 'bernoulli',
+        compiled: bool = False,
     ) -> None:
         super().__init__()
         if dropout_sampler not in ('bernoulli', 'geometric'):
@@ -76,6 +83,7 @@ class ShallowKGE(torch.nn.Module, KGScorer):
         self.entity_dropout = entity_dropout
         self.relation_dropout = relation_dropout
         self.dropout_sampler = dropout_sampler
+        self.compiled = compiled
         self.entity_emb = Parameter(torch.empty(num_nodes, decoder.entity_dim))
         self.reset_parameters()
 
@@ -183,7 +191,8 @@ class ShallowKGE(torch.nn.Module, KGScorer):
     def _dropout_queries(self, x: Tensor, relation: Tensor,
                          transpose: bool) -> Tensor:
         return dropout_bilinear_queries(x, self.decoder.relation_emb, relation,
-                                        self.relation_dropout, transpose)
+                                        self.relation_dropout, transpose,
+                                        compiled=self.compiled)
 
     def score_corruptions(self, head: Tensor, relation: Tensor, tail: Tensor,
                           entity: Tensor, corrupt_head: Tensor) -> Tensor:
