@@ -87,6 +87,12 @@ def attention_logits(table: Tensor, index: Tensor, att: Tensor,
     on. Elsewhere than on CPU, or inside a region that
     :func:`torch.compile` is already tracing, :obj:`compiled` is ignored.
     """
+    if (table.dim() != 2 or index.dim() != 2 or att.dim() != 3
+            or table.size(1) != att.size(-2) * att.size(-1)):
+        raise ValueError(f"attention_logits: expected a table [T, K C], an "
+                         f"index [E, p] and heads [1, K, C], got "
+                         f"{list(table.shape)}, {list(index.shape)} and "
+                         f"{list(att.shape)}")
     if compiled and _Kernels.usable(table.device):
         try:
             kernel, = _Kernels.get()

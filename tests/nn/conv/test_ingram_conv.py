@@ -250,6 +250,10 @@ def test_attention_logits_compiled_equals_formula(parts, dtype):
             for a, b in zip(got, want):
                 torch.testing.assert_close(a, b, **tol)
     assert not ingram_conv_module._Kernels.failed  # no fallback to eager
+    with pytest.raises(ValueError, match=r'table \[T, K C\]'):
+        attention_logits(torch.randn(5, 10), index, att.detach())
+    with pytest.raises(ValueError, match=r'index \[E, p\]'):
+        attention_logits(torch.randn(5, 12), index[:, 0], att.detach())
 
 
 def test_compiled_layers_equal_eager_layers():
