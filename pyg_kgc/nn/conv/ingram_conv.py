@@ -44,6 +44,12 @@ def _block_projections(lin: Linear, *inputs: Tensor) -> List[Tensor]:
     return out
 
 
+def _head_logits(pre: Tensor, att: Tensor, negative_slope: float) -> Tensor:
+    # y_k^T LeakyReLU(pre_k) per head of the pre-activations [E, K C].
+    pre = pre.view(pre.size(0), att.size(-2), att.size(-1))
+    return (F.leaky_relu(pre, negative_slope) * att).sum(dim=-1)
+
+
 def _logits_kernel(table: Tensor, index: Tensor, att: Tensor,
                    negative_slope: float) -> Tensor:
     # Under torch.compile one loop nest from the table's rows to the logits
@@ -53,8 +59,7 @@ def _logits_kernel(table: Tensor, index: Tensor, att: Tensor,
     pre = table[index[:, 0]]
     for j in range(1, index.size(1)):
         pre = pre + table[index[:, j]]
-    pre = pre.view(pre.size(0), att.size(-2), att.size(-1))
-    return (F.leaky_relu(pre, negative_slope) * att).sum(dim=-1)
+    return _head_logits(pre, att, negative_slope)
 
 
 _Kernels = CompiledKernels('InGram attention logits', _logits_kernel)
@@ -104,9 +109,8 @@ def attention_logits(table: Tensor, index: Tensor, att: Tensor,
             return kernel(table, index, att, negative_slope)
         except Exception as error:  # no C++ compiler, an inductor failure
             _Kernels.disable(error)
-    pre = F.embedding_bag(index, table, mode='sum')
-    pre = pre.view(-1, att.size(-2), att.size(-1))
-    return (F.leaky_relu(pre, negative_slope) * att).sum(dim=-1)
+    return _head_logits(F.embedding_bag(index, table, mode='sum'), att,
+                        negative_slope)
 
 
 def _check_features(x: Tensor, channels: int, name: str, layer: str) -> None:

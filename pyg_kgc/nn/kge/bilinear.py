@@ -88,15 +88,16 @@ def dropout_bilinear_queries(x: Tensor, weight: Tensor, relation: Tensor,
     dense = segment_matmul(x, SegmentLayout(relation, weight.size(0)),
                            matrices)
     positions = dropout_positions(num * d * d, p, generator, x.device)
+    terms = None
     if compiled and _Kernels.usable(x.device):
         try:
             kernel, = _Kernels.get()
-            return (dense - kernel(x, weight, relation, positions,
-                                   transpose)) / (1.0 - p)
+            terms = kernel(x, weight, relation, positions, transpose)
         except Exception as error:  # no C++ compiler, an inductor failure
             _Kernels.disable(error)
-    return (dense - _dropped_terms(x, weight, relation, positions,
-                                   transpose)) / (1.0 - p)
+    if terms is None:
+        terms = _dropped_terms(x, weight, relation, positions, transpose)
+    return (dense - terms) / (1.0 - p)
 
 
 class Bilinear(DotProductDecoder):
