@@ -1,6 +1,7 @@
 r"""A small, plain training loop: epochs, periodic validation with early
 stopping, seeds, and checkpoints that resume exactly."""
 import copy
+import math
 import os.path as osp
 import random
 from dataclasses import dataclass, field
@@ -125,6 +126,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     starts, training resumes from it and ends exactly as an uninterrupted
     run would.
 
+    An epoch whose loss is not finite (NaN or infinite) raises a
+    :class:`FloatingPointError` naming the epoch at once, before anything
+    is validated or saved: a checkpoint keeps the last finite state.
+
     Args:
         model (torch.nn.Module): The model.
         optimizer (torch.optim.Optimizer): Its optimizer.
@@ -146,6 +151,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     history = History()
     best_state = None
     start = 1
+    last_saved = None  # the epoch whose state the checkpoint holds
     if checkpoint is not None and osp.exists(checkpoint):
         extra = load_checkpoint(checkpoint, model, optimizer)
         history, best_state = extra['history'], extra['best_state']
@@ -156,12 +162,22 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         for name, obj in state.items():
             obj.load_state_dict(saved[name])
         start = extra['epoch'] + 1
+        last_saved = extra['epoch']
         if history.stopped_early:
             start = epochs + 1
     bar = tqdm(range(start, epochs + 1), disable=not progress, desc='epochs')
     for epoch in bar:
         model.train()
         loss = float(train_epoch(epoch))
+        if not math.isfinite(loss):
+            # Stop before anything is validated or saved: a checkpoint
+            # keeps the last finite state.
+            saved = (f"; '{checkpoint}' holds the state after epoch "
+                     f"{last_saved}" if last_saved is not None else '')
+            raise FloatingPointError(
+                f"The training loss of epoch {epoch} is {loss}: the "
+                f"weights or the scores are no longer finite (a learning "
+                f"rate too large, or unbounded scores){saved}")
         history.losses.append((epoch, loss))
         postfix = {'loss': f'{loss:.4f}'}
         if epoch % eval_every == 0 or epoch == epochs:
@@ -185,6 +201,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         name: obj.state_dict()
                         for name, obj in state.items()
                     })
+                last_saved = epoch
         bar.set_postfix(postfix)
         if history.stopped_early:
             break

@@ -163,3 +163,42 @@ def test_checkpoint_keeps_the_live_optimizers_implementation(tmp_path):
         for p, q in zip(model.parameters(), other.parameters()):
             torch.testing.assert_close(other_opt.state[q]['sum'],
                                        optimizer.state[p]['sum'])
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_loss_stops_before_the_checkpoint(bad, tmp_path):
+    path = str(tmp_path / 'ckpt.pt')
+    model, optimizer = make()
+    train = epoch_fn(model, optimizer)
+    validated = []
+
+    def train_epoch(epoch):
+        loss = train(epoch)
+        if epoch == 3:  # the weights diverge during epoch 3
+            with torch.no_grad():
+                model[0].weight.fill_(bad)
+            return bad
+        return loss
+
+    def validate():
+        validated.append(all(bool(p.isfinite().all())
+                             for p in model.parameters()))
+        return 0.0
+
+    with pytest.raises(FloatingPointError, match=r"epoch 3 is (nan|inf).*"
+                       r"holds the state after epoch 2"):
+        fit(model, optimizer, train_epoch, epochs=6, validate=validate,
+            eval_every=1, checkpoint=path, progress=False)
+    assert validated == [True, True]  # epoch 3 was neither validated ...
+    other, other_opt = make(seed=5)
+    extra = load_checkpoint(path, other, other_opt)  # ... nor saved
+    assert extra['epoch'] == 2
+    assert all(bool(p.isfinite().all()) for p in other.parameters())
+
+
+def test_non_finite_loss_without_checkpoint():
+    model, optimizer = make()
+    with pytest.raises(FloatingPointError, match='epoch 1 is nan') as info:
+        fit(model, optimizer, lambda epoch: float('nan'), epochs=2,
+            progress=False)
+    assert 'holds' not in str(info.value)
