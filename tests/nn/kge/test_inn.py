@@ -362,6 +362,38 @@ def test_density_integrates_to_one():
         1.0, abs=1e-3)
 
 
+def test_density_ranks_heads_by_distance_to_one_point():
+    # For a fixed (r, t) the density score of a candidate head h is
+    # -||f_r^{-1}(t) - h||^2 / (2 sigma_r^2) plus terms that do not depend on
+    # h: a head query is ranked by the distance to the single point
+    # f_r^{-1}(t), as with the deterministic inverse map, so the noise cannot
+    # spread the answers of an N-1 head query over several modes. The tail
+    # side carries log|det J| of each candidate and is not a distance.
+    decoder = make('density')
+    candidates = rand(N, D, seed=12)
+    tail = rand(4, D, seed=13)
+    head = rand(4, D, seed=14)
+    r = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        scores = decoder.score_heads(candidates, r, tail)
+        context = decoder.relation_emb[r]
+        u, logdet = decoder.flow.inverse(tail, context)
+        sigma = decoder.sigma(context)
+        dist = torch.cdist(u, candidates)**2
+        offset = scores + dist / (2 * sigma[:, None]**2)
+        tails = decoder.score_tails(head, r, candidates)
+        image = decoder.flow(head, context)[0]
+    assert torch.allclose(offset, offset[:, :1].expand_as(offset), rtol=0,
+                          atol=1e-10)
+    assert torch.equal(scores.argsort(dim=1), (-dist).argsort(dim=1))
+    assert not logdet.eq(0).all()
+    # The tail side is not the deterministic ranking by the distance to
+    # f_r(h): distances are taken in head space at f_r^{-1}(candidate), plus
+    # each candidate's log|det J|.
+    by_distance = (-torch.cdist(image, candidates)).argsort(dim=1)
+    assert not torch.equal(tails.argsort(dim=1), by_distance)
+
+
 def test_sampled_tails_are_denser_than_far_points():
     decoder = make('density', min_sigma=1e-3, init_sigma=0.05)
     h = rand(16, D, seed=10)
