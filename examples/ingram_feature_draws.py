@@ -14,7 +14,11 @@ import argparse
 import json
 
 import torch
-from ingram import add_model_arguments, build_model  # examples/ingram.py
+from ingram import (  # examples/ingram.py
+    add_model_arguments,
+    build_model,
+    resolve_hyperparameters,
+)
 
 from pyg_kgc.datasets import get_dataset
 from pyg_kgc.evaluation import RankingEvaluator
@@ -31,6 +35,7 @@ def main():
                         help='draw k uses the seed SEED + k')
     add_model_arguments(parser)  # those of the checkpoint's run
     args = parser.parse_args()
+    resolve_hyperparameters(parser, args)
     if args.draws < 2:
         raise ValueError(f"--draws must be at least 2, got {args.draws}")
 

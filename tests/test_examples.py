@@ -265,6 +265,39 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert again['test_mrr'] == forest['test_mrr']
 
 
+def test_ingram_paper_hyperparameters(data_root, mirror_url):
+    # --hparams paper fills in the per-dataset values of the paper's
+    # checkpoints (NL-100: entity hidden ratio 4 and 16 heads), a flag
+    # given on the command line still wins, and the model is built with
+    # them (a smaller entity hidden size: fewer parameters).
+    args = ['--dataset', 'NL-100', '--dim', '8', '--epochs', '1',
+            '--eval-every', '1']
+    official = run_example('ingram.py', args + ['--heads', '2'], data_root,
+                           mirror_url)
+    assert official['hparams'] == 'official'
+    assert official['hyperparameters'] == dict(
+        dim=8, entity_ratio=8, relation_ratio=4, entity_layers=2,
+        relation_layers=2, bins=10, heads=2, margin=2.0, lr=5e-4)
+    paper = run_example('ingram.py',
+                        args + ['--hparams', 'paper', '--margin', '1.5'],
+                        data_root, mirror_url)
+    assert paper['hparams'] == 'paper'
+    assert paper['hyperparameters'] == dict(
+        dim=8, entity_ratio=4, relation_ratio=4, entity_layers=2,
+        relation_layers=2, bins=10, heads=16, margin=1.5, lr=5e-4)
+    assert paper['parameters'] < official['parameters']
+    smaller = run_example('ingram.py',
+                          args + ['--hparams', 'paper', '--heads', '2'],
+                          data_root, mirror_url)
+    assert smaller['hyperparameters']['heads'] == 2
+    assert smaller['hyperparameters']['entity_ratio'] == 4
+    # The paper has no values for the GraIL splits: refused, naming it.
+    out = run_script('ingram.py', ['--dataset', 'fb237_v1', '--hparams',
+                                   'paper'], data_root, mirror_url,
+                     timeout=120)
+    assert out.returncode != 0 and "'fb237_v1'" in out.stderr
+
+
 def test_kge_transductive_resumes_with_its_schedule(data_root, mirror_url,
                                                     tmp_path):
     # Two epochs, then a restart that resumes for two more, equal four
