@@ -107,6 +107,16 @@ PAPER_HYPERPARAMETERS = {
 }
 
 
+def add_preset_argument(parser: argparse.ArgumentParser, name: str, kind,
+                        text: str = '') -> None:
+    r"""A hyper-parameter whose default comes from ``--hparams``."""
+    preset = (f"official default {OFFICIAL_DEFAULTS[name]}; per dataset "
+              f"with --hparams paper")
+    parser.add_argument('--' + name.replace('_', '-'), type=kind,
+                        default=None,
+                        help=f'{text} ({preset})' if text else preset)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     r"""The model's hyper-parameters (shared with
     ``examples/ingram_feature_draws.py``); those not given are taken from
@@ -116,14 +126,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the hyper-parameters not given come from: the official "
         "code's defaults, or the paper's per-dataset values (those of its "
         "checkpoints; InGram splits only)")
-    parser.add_argument('--dim', type=int, default=None,
-                        help='entity and relation dimension')
-    parser.add_argument('--entity-ratio', type=int, default=None)
-    parser.add_argument('--relation-ratio', type=int, default=None)
-    parser.add_argument('--entity-layers', type=int, default=None)
-    parser.add_argument('--relation-layers', type=int, default=None)
-    parser.add_argument('--bins', type=int, default=None)
-    parser.add_argument('--heads', type=int, default=None)
+    add_preset_argument(parser, 'dim', int, 'entity and relation dimension')
+    add_preset_argument(parser, 'entity_ratio', int,
+                        'entity hidden size / dim')
+    add_preset_argument(parser, 'relation_ratio', int,
+                        'relation hidden size / dim')
+    add_preset_argument(parser, 'entity_layers', int)
+    add_preset_argument(parser, 'relation_layers', int)
+    add_preset_argument(parser, 'bins', int, 'relation graph weight bins')
+    add_preset_argument(parser, 'heads', int,
+                        'attention heads of both levels')
     parser.add_argument(
         '--compile', action='store_true',
         help='attention logits by torch.compile kernels on the CPU (faster; '
@@ -163,8 +175,8 @@ def main():
     parser.add_argument('--dataset', default='NL-100')
     parser.add_argument('--root', default='data')
     add_model_arguments(parser)
-    parser.add_argument('--margin', type=float, default=None)
-    parser.add_argument('--lr', type=float, default=None)
+    add_preset_argument(parser, 'margin', float)
+    add_preset_argument(parser, 'lr', float, 'Adam learning rate')
     parser.add_argument('--clip', type=float, default=0.1)
     parser.add_argument('--negatives', type=int, default=10)
     parser.add_argument('--message-ratio', type=float, default=0.75)
