@@ -299,6 +299,13 @@ def test_evaluation_and_sampling(device):
     # Means of equal ranks, up to the device's summation order.
     for side, metrics in ref.metrics().items():
         assert got.metrics()[side] == pytest.approx(metrics, rel=1e-12)
+    # The index built from triples already on the device ranks the same.
+    on_device = KnownTriples(edge_index.to(device), edge_type.to(device), N,
+                             R)
+    direct = RankingEvaluator(on_device).evaluate(model, edge_index.to(device),
+                                                  edge_type.to(device))
+    for side in ('head', 'tail'):
+        assert torch.equal(direct.ranks(side).cpu(), ref.ranks(side))
     # Filtered corruptions drawn on the device are in range and not known.
     sampler = NegativeSampler(N, 5, known=known.to(device))
     head, tail = edge_index.to(device)

@@ -76,7 +76,8 @@ class KnownTriples:
     def _csr(self, keys: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         pair, answer = keys // self.num_nodes, keys % self.num_nodes
         pairs, counts = torch.unique_consecutive(pair, return_counts=True)
-        ptr = torch.zeros(pairs.numel() + 1, dtype=torch.long)
+        ptr = torch.zeros(pairs.numel() + 1, dtype=torch.long,
+                          device=keys.device)
         ptr[1:] = counts.cumsum(0)
         return pairs, ptr, answer
 

@@ -105,7 +105,8 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
         :obj:`relation_edge_bin` :math:`[M]`): the non-zero entries of
         :math:`\mathbf{A}` as source and target relations (the matrix is
         symmetric, so every edge comes with its reverse), their weights,
-        and their bins in :math:`\{0, \ldots, B-1\}`.
+        and their bins in :math:`\{0, \ldots, B-1\}`; the entries are
+        sorted by source, then target, on every device.
     """
     if num_bins < 1:
         raise ValueError(f"num_bins must be positive, got {num_bins}")
@@ -140,9 +141,12 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
         b_t = _csr(col[order], row[order], value[order],
                    (num_relations, 2 * num_nodes))
         affinity = (b_t @ b).to_sparse_coo()
-    weight = affinity.values()
-    keep = weight > 0
-    index, weight = affinity.indices()[:, keep], weight[keep]
+    index, weight = affinity.indices(), affinity.values()
+    # cuSPARSE leaves the columns of a product's row unsorted: sort the
+    # entries by (source, target), so that every device gives one order.
+    order = torch.argsort(index[0] * num_relations + index[1])
+    keep = order[weight[order] > 0]
+    index, weight = index[:, keep], weight[keep]
     return index, weight, _rank_bins(weight, num_bins, rtol)
 
 

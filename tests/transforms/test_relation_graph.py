@@ -62,6 +62,8 @@ def test_equals_dense_reference(seed, binary):
     assert torch.equal(to_dense(index, weight, 8),
                        to_dense(index, weight, 8).t())
     assert bins.min() >= 0 and bins.max() <= 9
+    # Entries in row-major order: the order of the dense matrix's non-zeros.
+    assert torch.equal(index, (ref > 0).nonzero().t())
 
 
 def test_frequency_and_binary_differ_on_repeated_pairs():
