@@ -45,6 +45,7 @@ def test_refactor_inductive(training, negatives, data_root, mirror_url):
     assert result['training'] == training
     assert result['negatives'] == negatives
     assert result['batch_size'] == 512  # the inductive default
+    assert result['dropout'] == 0.0
     assert result['layers'] == 3 and result['channels'] == 16
     assert 0.0 < result['test_mrr'] <= 1.0
     assert result['test_hits@1'] <= result['test_hits@10'] <= 1.0
@@ -66,6 +67,7 @@ def test_refactor_transductive(data_root, mirror_url):
     result = run_example('refactor.py', args, data_root, mirror_url)
     assert result['mode'] == 'transductive (L=inf)'
     assert result['reciprocal'] and result['n3'] == 1.0
+    assert result['dropout'] == 0.3
     assert result['negatives'] == 'all' and result['batch_size'] == 2048
     assert result['layers'] is None and result['channels'] == 16
     assert 0.0 < result['test_mrr'] <= 1.0

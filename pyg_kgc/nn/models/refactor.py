@@ -56,6 +56,12 @@ class ReFactorGNN(torch.nn.Module):
         feature_std (float, optional): Standard deviation of the entries
             of the random input vectors. (default: :obj:`None`,
             :math:`1 / \sqrt{K}`: vectors of about unit norm)
+        dropout (float, optional): In training, the dropout probability of
+            the node states that the decoder scores (:meth:`decode`; the
+            layers' steps and the states they pass on are not dropped):
+            a regulariser of the relation embeddings, as dropout on the
+            entity embeddings is for the factorisation models.
+            (default: :obj:`0.0`)
 
     Besides end-to-end training through all :math:`L` layers, the model is
     trained layer-wise with a node state cache as in the paper
@@ -67,7 +73,8 @@ class ReFactorGNN(torch.nn.Module):
                  use_global: bool = True, optimizer: str = 'sgd',
                  chunk_size: int = 4096, seed: int = 0, n3: float = 0.0,
                  batch_size: Optional[int] = None,
-                 feature_std: Optional[float] = None) -> None:
+                 feature_std: Optional[float] = None,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got "
@@ -81,6 +88,9 @@ class ReFactorGNN(torch.nn.Module):
                              f"{feature_std}")
         self.feature_std = (channels**-0.5
                             if feature_std is None else feature_std)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.dropout = dropout
         self.conv = ReFactorConv(lr, use_global=use_global,
                                  optimizer=optimizer, chunk_size=chunk_size,
                                  n3=n3, batch_size=batch_size)
@@ -153,13 +163,21 @@ class ReFactorGNN(torch.nn.Module):
                edge_type: Tensor, num_nodes: int) -> EmbeddingScorer:
         r"""A :class:`~pyg_kgc.evaluation.KGScorer` of DistMult over the
         node states of this message graph."""
-        return EmbeddingScorer(self.decoder,
-                               self(x, edge_index, edge_type, num_nodes))
+        return self.decode(self(x, edge_index, edge_type, num_nodes))
+
+    def decode(self, h: Tensor) -> EmbeddingScorer:
+        r"""A :class:`~pyg_kgc.evaluation.KGScorer` of DistMult over the
+        node states :obj:`h` :math:`[N, K]` (e.g. those of a
+        :class:`NodeStateCache` step), with :obj:`dropout` applied to them
+        in training."""
+        h = torch.nn.functional.dropout(h, self.dropout, self.training)
+        return EmbeddingScorer(self.decoder, h)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_relations='
                 f'{self.num_relations}, channels={self.channels}, '
-                f'num_layers={self.num_layers}, conv={self.conv})')
+                f'num_layers={self.num_layers}, dropout={self.dropout}, '
+                f'conv={self.conv})')
 
 
 class NodeStateCache:

@@ -69,6 +69,37 @@ def test_features_and_errors():
         ReFactorGNN(3, 8, num_layers=1, lr=1.0, feature_std=0.0)
 
 
+def test_dropout_of_the_decoded_states():
+    from pyg_kgc.nn.kge import EmbeddingScorer
+    edge_index, edge_type = graph(4)
+    model = ReFactorGNN(3, 64, num_layers=1, lr=1.0, dropout=0.25)
+    assert 'dropout=0.25' in repr(model)
+    h = torch.randn(10, 64)
+    reference = EmbeddingScorer(model.decoder, h)
+    head, relation = edge_index[0], edge_type
+    # Evaluation scores the states as they are.
+    model.eval()
+    assert torch.equal(model.decode(h).score_tails(head, relation),
+                       reference.score_tails(head, relation))
+    # Training drops entries with probability p and rescales the rest.
+    model.train()
+    dropped = model.decode(h).entity
+    zero = dropped == 0
+    assert abs(float(zero.float().mean()) - 0.25) < 0.05
+    assert torch.allclose(dropped[~zero], h[~zero] / 0.75)
+    assert not torch.allclose(model.decode(h).score_tails(head, relation),
+                              reference.score_tails(head, relation))
+    # The layers' states are not dropped; the scorer of a message graph
+    # drops them in training only.
+    assert (model(None, edge_index, edge_type, 10) != 0).all()
+    assert (model.scorer(None, edge_index, edge_type, 10).entity == 0).any()
+    model.eval()
+    assert (model.scorer(None, edge_index, edge_type, 10).entity != 0).all()
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r'dropout must lie in \[0, 1\)'):
+            ReFactorGNN(3, 8, num_layers=1, lr=1.0, dropout=p)
+
+
 def test_node_state_cache_cycles_through_the_depths():
     from pyg_kgc.nn.models import NodeStateCache
     edge_index, edge_type = graph(3)
