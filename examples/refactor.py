@@ -176,7 +176,10 @@ def main():
     negatives = args.negatives or ('in-batch' if inductive else 'all')
     batch_size = args.batch_size or (512 if inductive else 1024)
     n3 = args.n3 if args.n3 is not None else (0.0 if inductive else 1.0)
-    epochs = args.epochs or (200 if inductive else 400)
+    epochs = (args.epochs if args.epochs is not None else
+              (200 if inductive else 400))
+    if epochs < 1:
+        parser.error(f'--epochs must be at least 1, got {epochs}')
     dropout = (args.dropout if args.dropout is not None else
                (0.0 if inductive else 0.3))
     reciprocal = bool(
