@@ -74,6 +74,14 @@ def test_refactor_transductive(data_root, mirror_url):
     assert 0.0 <= result['test_self_ranked_first'] <= 1.0
     assert result['best_epoch'] in (1, 2)
     assert 'inference_valid_mrr' not in result  # no inference graph
+    assert result['tf32'] is False
+    # TensorFloat-32 concerns CUDA's matrix products only: on the CPU the
+    # run is the same, and the setting is switched back for evaluation.
+    tf32 = run_example('refactor.py', args + ['--tf32'], data_root,
+                       mirror_url)
+    assert tf32['tf32'] is True
+    for key in ('valid_mrr', 'test_mrr', 'test_hits@1', 'test_hits@10'):
+        assert tf32[key] == result[key], key
 
 
 def test_refactor_rejects_unknown_dataset(data_root, mirror_url):
@@ -498,3 +506,33 @@ def test_kge_transductive_compile_reaches_the_kernels():
     assert not example.build_model(
         'RESCAL', dict(example.CONFIGS['CoDEx-S', 'RESCAL'], dim=4), 10,
         3).compiled
+
+
+def test_refactor_tf32_switch_restores_the_setting():
+    # The switch sets CUDA's float32 matrix-product precision inside the
+    # block (as a context and as a decorator) and restores what was set
+    # before, also when the block raises; the setting exists without a GPU.
+    example = _load_example('refactor')
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, 'fp32_precision'):
+        pytest.skip('PyTorch < 2.9: the legacy allow_tf32 switch')
+    before = matmul.fp32_precision
+    try:
+        matmul.fp32_precision = 'ieee'
+        with example.tf32_matmuls(True):
+            assert matmul.fp32_precision == 'tf32'
+            with example.tf32_matmuls(False):
+                assert matmul.fp32_precision == 'ieee'
+            assert matmul.fp32_precision == 'tf32'
+        assert matmul.fp32_precision == 'ieee'
+
+        @example.tf32_matmuls(True)
+        def inside():
+            assert matmul.fp32_precision == 'tf32'
+            raise KeyError('stop')
+
+        with pytest.raises(KeyError):
+            inside()
+        assert matmul.fp32_precision == 'ieee'
+    finally:
+        matmul.fp32_precision = before
