@@ -84,24 +84,20 @@ class Stash(dict):
 @contextlib.contextmanager
 def tf32_matmuls(enabled: bool):
     r"""Inside the block, CUDA multiplies float32 matrices in TensorFloat-32
-    (inputs rounded to 10 mantissa bits, float32 accumulation: several
-    times faster on Ampere and later GPUs) if :obj:`enabled`, in full
-    float32 otherwise; the previous setting is restored after it. No
-    effect on the CPU."""
+    (inputs rounded to 10 mantissa bits, float32 accumulation; faster on
+    Ampere and later GPUs) if :obj:`enabled`, in full float32 otherwise;
+    the previous setting is restored after it. No effect on the CPU."""
     matmul = torch.backends.cuda.matmul
-    name = 'fp32_precision' if hasattr(matmul, 'fp32_precision') else None
-    before = getattr(matmul, name) if name else matmul.allow_tf32
-    if name:  # PyTorch >= 2.9
-        setattr(matmul, name, 'tf32' if enabled else 'ieee')
+    if hasattr(matmul, 'fp32_precision'):  # PyTorch >= 2.9
+        key, value = 'fp32_precision', 'tf32' if enabled else 'ieee'
     else:
-        matmul.allow_tf32 = enabled
+        key, value = 'allow_tf32', enabled
+    before = getattr(matmul, key)
+    setattr(matmul, key, value)
     try:
         yield
     finally:
-        if name:
-            setattr(matmul, name, before)
-        else:
-            matmul.allow_tf32 = before
+        setattr(matmul, key, before)
 
 
 def make_loss(both_sides: bool, in_batch: bool):
