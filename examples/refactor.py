@@ -289,7 +289,6 @@ def main():
             scorer = ReciprocalScorer(scorer, num_relations)
         return scorer
 
-    @tf32_matmuls(False)
     def evaluate(data, scorer=None) -> dict:
         return RankingEvaluator.from_data(data).evaluate(
             scorer or scorer_for(data), data.target_edge_index,
@@ -300,6 +299,7 @@ def main():
     best = Stash(mrr=-1.0, states=None)
 
     @torch.no_grad()
+    @tf32_matmuls(False)
     def validate() -> float:
         mrr = evaluate(valid)['mrr']
         if not inductive and mrr > best['mrr']:
@@ -314,7 +314,7 @@ def main():
     model.eval()
     if not inductive:
         cache.states = best['states']
-    with torch.no_grad():
+    with torch.no_grad(), tf32_matmuls(False):
         scorer = scorer_for(test)  # one pass of the layers for both
         full = evaluate(test, scorer)
         # How often a query's own entity outscores every candidate (a
