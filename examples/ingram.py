@@ -58,6 +58,7 @@ from pyg_kgc.evaluation import RankingEvaluator
 from pyg_kgc.nn.models import InGram
 from pyg_kgc.training import (
     NegativeSampler,
+    appearance_order,
     fit,
     margin_ranking_loss,
     seed_everything,
@@ -185,12 +186,15 @@ def main():
         help='corruptions never draw the entity they replace (the official '
         'code)')
     parser.add_argument(
-        '--message-split', choices=['cover', 'forest',
-                                    'fixed-forest'], default='cover',
+        '--message-split',
+        choices=['cover', 'forest', 'fixed-forest',
+                 'igraph-forest'], default='cover',
         help='what the messages keep first: a triple of every entity and '
         'relation; or a spanning forest and a triple of every relation it '
-        'misses, the forest new each epoch or (the official code) drawn '
-        'once, each epoch one triple on each of its entity pairs')
+        'misses, the forest drawn new each epoch, or fixed: drawn once, '
+        "or igraph's spanning tree of the entities numbered in file "
+        'order (the official code), each epoch one triple on each of its '
+        'entity pairs')
     parser.add_argument('--epochs', type=int, default=10000)
     parser.add_argument('--eval-every', type=int, default=200)
     parser.add_argument('--patience', type=int, default=None)
@@ -228,6 +232,10 @@ def main():
         forest = spanning_forest(train.edge_index,
                                  torch.Generator().manual_seed(
                                      args.seed)).to(device)
+    elif args.message_split == 'igraph-forest':  # no draw
+        forest = spanning_forest(
+            train.edge_index,
+            order=appearance_order(train.edge_index, train.num_nodes))
 
     current = {'epoch': 0}  # the epoch a validation follows
 

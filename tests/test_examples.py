@@ -211,15 +211,23 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
                               straight['valid_history']):
         assert abs(a - b) < 2e-3
     assert abs(fast['test_mrr'] - straight['test_mrr']) < 2e-3
-    # The official code's message split (a spanning forest drawn once, kept
-    # in every epoch's messages) trains on other message graphs; the run is
-    # then stopped after 2 epochs and resumed, and the resumed run (which
-    # must draw the same forest again) ends as the uninterrupted one.
+    # A spanning forest drawn once and kept in every epoch's messages
+    # trains on other message graphs; the run is then stopped after 2
+    # epochs and resumed, and the resumed run (which must draw the same
+    # forest again) ends as the uninterrupted one.
     official = args + ['--message-split', 'fixed-forest', '--exclude-own']
     forest = run_example('ingram.py', official, data_root, mirror_url)
     assert straight['message_split'] == 'cover' and not straight['exclude_own']
     assert forest['message_split'] == 'fixed-forest' and forest['exclude_own']
     assert forest['valid_history'] != straight['valid_history']
+    # The official code's own forest (igraph's spanning tree, no draw) is
+    # another one.
+    igraph_forest = run_example(
+        'ingram.py', args + ['--message-split', 'igraph-forest'], data_root,
+        mirror_url)
+    assert igraph_forest['message_split'] == 'igraph-forest'
+    assert igraph_forest['valid_history'] not in (forest['valid_history'],
+                                                  straight['valid_history'])
     checkpoint = str(tmp_path / 'nl100.pt')
     half = args[:-3] + ['2', '--eval-every', '2', '--checkpoint', checkpoint]
     first = run_example('ingram.py', half + official[len(args):], data_root,

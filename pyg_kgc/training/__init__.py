@@ -20,13 +20,18 @@ from pyg_kgc.training.negative_sampling import (
     in_batch_candidates,
     one_to_n_targets,
 )
-from pyg_kgc.training.splits import spanning_forest, split_messages
+from pyg_kgc.training.splits import (
+    appearance_order,
+    spanning_forest,
+    split_messages,
+)
 
 __all__ = [
     'NegativeSampler',
     'bernoulli_head_probability',
     'in_batch_candidates',
     'one_to_n_targets',
+    'appearance_order',
     'spanning_forest',
     'split_messages',
     'margin_ranking_loss',

@@ -1,7 +1,11 @@
+from collections import deque
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pyg_kgc.training import spanning_forest, split_messages
+from pyg_kgc.training import appearance_order, spanning_forest, split_messages
 
 
 def test_split_is_a_partition():
@@ -213,6 +217,104 @@ def test_spanning_forest_is_random():
         spanning_forest(torch.empty(2, 0, dtype=torch.long))
     with pytest.raises(ValueError, match=r'shape \[2, E\]'):
         spanning_forest(torch.zeros(3, 4, dtype=torch.long))
+
+
+def _queue_bfs_tree(edge_index, rank):
+    # The reference: igraph's unweighted spanning tree, written as a plain
+    # queue over the entities numbered by rank. A vertex's incident triples
+    # come by the neighbour's number, those it heads before those it is the
+    # tail of, then in input order; every unreached neighbour is joined by
+    # the first of them.
+    rank = rank.tolist()
+    incident = {v: [] for v in range(len(rank))}
+    for e, (h, t) in enumerate(edge_index.t().tolist()):
+        incident[h].append((rank[t], 0, e, t))
+        incident[t].append((rank[h], 1, e, h))
+    reached, tree = set(), set()
+    for root in sorted(range(len(rank)), key=rank.__getitem__):
+        if root in reached:
+            continue
+        reached.add(root)
+        queue = deque([root])
+        while queue:
+            for _, _, e, v in sorted(incident[queue.popleft()]):
+                if v not in reached:
+                    reached.add(v)
+                    tree.add(e)
+                    queue.append(v)
+    return tree
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 25), st.integers(1, 60), st.integers(0, 2**31 - 1))
+def test_ordered_forest_is_the_queue_search(num_nodes, num_edges, seed):
+    # Random multigraphs with self-loops, both directions on a pair, several
+    # components and entities in no triple; a random numbering.
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(num_nodes, (2, num_edges), generator=gen)
+    rank = torch.randperm(num_nodes, generator=gen)
+    forest = spanning_forest(edge_index, order=rank)
+    assert set(forest.nonzero().view(-1).tolist()) == _queue_bfs_tree(
+        edge_index, rank)
+    # No draw: the generator plays no part.
+    assert torch.equal(
+        spanning_forest(edge_index, torch.Generator().manual_seed(1),
+                        order=rank), forest)
+
+
+def test_ordered_forest_prefers_the_earliest_neighbour():
+    # 0 reaches 1 and 2; 3 is a neighbour of both. In the order 0, 2, 1, 3
+    # entity 2 is dequeued first and claims 3; in the order 0, 1, 2, 3
+    # entity 1 does. Of the two triples joining 1 and 3, the one headed by
+    # the parent 1 is taken although the other comes first.
+    edge_index = torch.tensor([[0, 0, 3, 2, 1], [1, 2, 1, 3, 3]])
+    first = spanning_forest(edge_index, order=torch.tensor([0, 2, 1, 3]))
+    assert first.tolist() == [True, True, False, True, False]
+    second = spanning_forest(edge_index, order=torch.tensor([0, 1, 2, 3]))
+    assert second.tolist() == [True, True, False, False, True]
+    # Only the tail side joins 1 and 3: that triple is taken.
+    tail_only = spanning_forest(edge_index[:, :4],
+                                order=torch.tensor([0, 1, 2, 3]))
+    assert tail_only.tolist() == [True, True, True, False]
+
+
+def test_ordered_forest_is_igraphs_spanning_tree():
+    igraph = pytest.importorskip('igraph')
+    edge_index, _ = _random_kg(3, num_nodes=40, num_relations=4,
+                               num_edges=70)
+    rank = appearance_order(edge_index)
+    # The official code's graph: entities numbered by first appearance.
+    graph = igraph.Graph.TupleList(
+        [(int(rank[h]), int(rank[t])) for h, t in edge_index.t().tolist()],
+        directed=True)
+    tree = graph.spanning_tree()
+    expected = {(tree.vs[a]['name'], tree.vs[b]['name'])
+                for a, b in tree.get_edgelist()}
+    forest = spanning_forest(edge_index, order=rank)
+    assert {(int(rank[h]), int(rank[t]))
+            for h, t in edge_index[:, forest].t().tolist()} == expected
+
+
+def test_appearance_order():
+    edge_index = torch.tensor([[4, 1, 4], [1, 0, 6]])
+    # Read as 4, 1, 1, 0, 4, 6: entities 4, 1, 0, 6 in that order, then 2,
+    # 3 and 5, which are in no triple.
+    assert appearance_order(edge_index).tolist() == [2, 1, 4, 5, 0, 6, 3]
+    assert appearance_order(edge_index, num_nodes=8).tolist()[-1] == 7
+    with pytest.raises(ValueError, match='num_nodes is 5'):
+        appearance_order(edge_index, num_nodes=5)
+    with pytest.raises(ValueError, match=r'shape \[2, E\]'):
+        appearance_order(torch.zeros(3, 2, dtype=torch.long))
+
+
+def test_ordered_forest_bad_order():
+    edge_index = torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match='each of the 3 entities'):
+        spanning_forest(edge_index, order=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match='distinct integer ranks'):
+        spanning_forest(edge_index, order=torch.tensor([0, 1, 1]))
+    with pytest.raises(ValueError, match='distinct integer ranks'):
+        spanning_forest(edge_index, order=torch.tensor([0., 1., 2.]))
 
 
 def test_fixed_forest_keeps_its_pairs_with_a_random_relation():
