@@ -17,7 +17,9 @@ NL-100 and WK-100.
    part of this package), the same epoch with the official ``model.py``
    moved to the CPU (its ``.cuda()`` calls made no-ops) and the scipy
    construction, in the same process, and a check that the two models
-   compute the same scores from the same weights and inputs.
+   compute the same scores, and one training step the same loss and
+   gradients, from the same weights and inputs (the same relation graph,
+   bins included).
 
 Prints one JSON line.
 
@@ -241,18 +243,49 @@ def epoch_times(train, args, official_module=None) -> dict:
         torch.nn.utils.clip_grad_norm_(official.parameters(), 0.1)
         off_optimizer.step()
 
-    # Same weights, same inputs: same scores?
+    # Same weights, same inputs: same scores, and one training step's same
+    # loss (the official pairing: its k-th corruptions of all triples, then
+    # the next k) and gradients?
     copy_weights(model, official)
-    mi, mt, si, st, _, _ = batch()
+    mi, mt, si, st, entity, corrupt = batch()
     gen = torch.Generator().manual_seed(0)
     x, rel_x = glorot_features(n, 32, gen), glorot_features(2 * r, 32, gen)
-    with torch.no_grad():
-        h, z = model.encode(mi, mt, n, r, x=x, relation_x=rel_x)
-        mine = model.score(h, z, si[0], st, si[1])
-        msg, rel_triplets = official_inputs(mi, mt)
-        emb_ent, emb_rel = official(x, rel_x, msg, rel_triplets)
-        theirs = official.score(emb_ent, emb_rel,
-                                torch.stack([si[0], st, si[1]], dim=1))
+    h, z = model.encode(mi, mt, n, r, x=x, relation_x=rel_x)
+    scorer = model.scorer_from(h, z)
+    mine = scorer.score_triples(si[0], st, si[1])
+    loss = margin_ranking_loss(
+        mine, scorer.score_corruptions(si[0], st, si[1], entity, corrupt),
+        2.0)
+    model.zero_grad()
+    loss.backward()
+    msg, rel_triplets = official_inputs(mi, mt)
+    emb_ent, emb_rel = official(x, rel_x, msg, rel_triplets)
+    theirs = official.score(emb_ent, emb_rel,
+                            torch.stack([si[0], st, si[1]], dim=1))
+    neg_h = torch.where(corrupt, entity, si[0].view(-1, 1))
+    neg_t = torch.where(corrupt, si[1].view(-1, 1), entity)
+    neg = torch.stack([neg_h, st.view(-1, 1).expand_as(neg_h), neg_t], -1)
+    neg_scores = official.score(emb_ent, emb_rel,
+                                neg.transpose(0, 1).reshape(-1, 3))
+    official_loss = torch.nn.MarginRankingLoss(margin=2.0)(
+        theirs.repeat(10), neg_scores, torch.ones_like(neg_scores))
+    official.zero_grad()
+    official_loss.backward()
+    grads = official_module.InGram(32, 8, 32, 4, 10)  # ours, their layout
+    weights = [p.data for p in model.parameters()]
+    for p in model.parameters():
+        p.data = p.grad
+    copy_weights(model, grads)
+    for p, w in zip(model.parameters(), weights):
+        p.data = w
+    mine_grads = dict(grads.named_parameters())
+    out['loss_difference_vs_official'] = abs(loss.item() -
+                                              official_loss.item())
+    out['max_relative_gradient_difference_vs_official'] = max(
+        float((mine_grads[k].data - p.grad).abs().max() /
+              p.grad.abs().max().clamp_min(1e-30))
+        for k, p in official.named_parameters())
+    mine, theirs = mine.detach(), theirs.detach()
     out['official_epoch_seconds'] = round(median_epoch(official_epoch), 4)
     out['speedup_vs_official'] = round(
         out['official_epoch_seconds'] / out['epoch_seconds'], 2)

@@ -138,6 +138,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_preset_argument(parser, 'heads', int,
                         'attention heads of both levels')
     parser.add_argument(
+        '--bin-ties', choices=['best', 'order'], default='best',
+        help='equal weights of the relation graph: all in the bin of their '
+        'best rank, or ranked in the order of the entries, which may split '
+        'them over two bins (as the official code does)')
+    parser.add_argument(
         '--compile', action='store_true',
         help='attention logits by torch.compile kernels on the CPU (faster; '
         'the same model up to floating-point rounding)')
@@ -168,7 +173,7 @@ def resolve_hyperparameters(parser: argparse.ArgumentParser,
 def build_model(args: argparse.Namespace) -> InGram:
     return InGram(args.dim, args.dim, args.entity_ratio, args.relation_ratio,
                   args.entity_layers, args.relation_layers, args.bins,
-                  args.heads, compiled=args.compile)
+                  args.heads, compiled=args.compile, bin_ties=args.bin_ties)
 
 
 def main():
@@ -328,6 +333,8 @@ def main():
             args.message_split,
             'exclude_own':
             args.exclude_own,
+            'bin_ties':
+            args.bin_ties,
             'hparams':
             args.hparams,
             'hyperparameters':

@@ -221,11 +221,14 @@ def test_ingram_resumes_from_its_checkpoint(data_root, mirror_url, tmp_path):
     assert forest['message_split'] == 'fixed-forest' and forest['exclude_own']
     assert forest['valid_history'] != straight['valid_history']
     # The official code's own forest (igraph's spanning tree, no draw) is
-    # another one.
+    # another one; here with its binning of tied weights too.
     igraph_forest = run_example(
-        'ingram.py', args + ['--message-split', 'igraph-forest'], data_root,
-        mirror_url)
+        'ingram.py',
+        args + ['--message-split', 'igraph-forest', '--bin-ties', 'order'],
+        data_root, mirror_url)
     assert igraph_forest['message_split'] == 'igraph-forest'
+    assert igraph_forest['bin_ties'] == 'order'
+    assert straight['bin_ties'] == 'best'
     assert igraph_forest['valid_history'] not in (forest['valid_history'],
                                                   straight['valid_history'])
     checkpoint = str(tmp_path / 'nl100.pt')

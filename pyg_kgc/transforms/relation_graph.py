@@ -21,24 +21,28 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int,
                                    check_invariants=False)
 
 
-def _rank_bins(weight: Tensor, num_bins: int, rtol: float) -> Tensor:
+def _rank_bins(weight: Tensor, num_bins: int, rtol: float,
+               ties: str = 'best') -> Tensor:
     r"""Bin :math:`\lceil B \rho / M \rceil - 1` of every weight, with
     :math:`\rho` its rank among the :math:`M` weights in decreasing order
-    (:math:`1` for the largest); weights equal up to :obj:`rtol` share the
-    best rank of their group, so the bins depend on the weights alone,
-    not on the order or the ids of the relations."""
+    (:math:`1` for the largest). With :obj:`ties="best"`, weights equal up
+    to :obj:`rtol` share the best rank of their group, so the bins depend
+    on the weights alone, not on the order or the ids of the relations;
+    with :obj:`ties="order"`, equal weights are ranked in input order."""
     num = weight.numel()
     order = torch.sort(weight, descending=True, stable=True).indices
-    sorted_weight = weight[order]
-    new_group = torch.ones(num, dtype=torch.bool, device=weight.device)
-    new_group[1:] = (sorted_weight[:-1] - sorted_weight[1:]
-                     > rtol * sorted_weight[:-1])
     position = torch.arange(num, device=weight.device)
-    # Best (first) position of each tie group, carried forward.
-    first = torch.where(new_group, position, torch.zeros_like(position))
-    first = torch.cummax(first, dim=0).values
     rank = torch.empty_like(position)
-    rank[order] = first + 1
+    if ties == 'order':
+        rank[order] = position + 1
+    else:
+        sorted_weight = weight[order]
+        new_group = torch.ones(num, dtype=torch.bool, device=weight.device)
+        new_group[1:] = (sorted_weight[:-1] - sorted_weight[1:]
+                         > rtol * sorted_weight[:-1])
+        # Best (first) position of each tie group, carried forward.
+        first = torch.where(new_group, position, torch.zeros_like(position))
+        rank[order] = torch.cummax(first, dim=0).values + 1
     bins = torch.div(rank * num_bins + num - 1, num, rounding_mode='floor')
     return bins - 1
 
@@ -46,7 +50,8 @@ def _rank_bins(weight: Tensor, num_bins: int, rtol: float) -> Tensor:
 def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
                    num_relations: int, num_bins: int = 10,
                    add_inverse: bool = True, binary: bool = False,
-                   rtol: float = 1e-9) -> Tuple[Tensor, Tensor, Tensor]:
+                   rtol: float = 1e-9,
+                   ties: str = 'best') -> Tuple[Tensor, Tensor, Tensor]:
     r"""The relation graph of the `"InGram: Inductive Knowledge Graph
     Embedding via Relation Graphs" <https://arxiv.org/abs/2305.19987>`_
     paper: a weighted graph on the relations of a knowledge graph with
@@ -74,7 +79,10 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     bin :math:`0` holds the largest weights. Unlike the official code,
     whose tie order is arbitrary, equal weights (up to :obj:`rtol`) share
     the bin of their best rank, so that the bins do not depend on the
-    relation ids.
+    relation ids; with :obj:`ties="order"` they are ranked in the order of
+    the entries (by source, then target) instead, so that a group of equal
+    weights may straddle two bins, as in the official code (whose sort
+    leaves the tied entries in an order of its own).
 
     Computed as one sparse (CSR) matrix product :math:`\mathbf{B}^{\top}
     \mathbf{B}` with :math:`\mathbf{B} = [\mathbf{D}_h^{-1}\mathbf{E}_h;
@@ -98,6 +106,9 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
             the frequencies. (default: :obj:`False`)
         rtol (float, optional): Relative tolerance under which two weights
             count as tied for binning. (default: :obj:`1e-9`)
+        ties (str, optional): The rank of equal weights: :obj:`"best"`
+            (the best of their group) or :obj:`"order"` (the order of the
+            entries). (default: :obj:`"best"`)
 
     :rtype: (:class:`torch.Tensor` :obj:`relation_edge_index`
         :math:`[2, M]`, :class:`torch.Tensor` :obj:`relation_edge_weight`
@@ -110,6 +121,8 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     """
     if num_bins < 1:
         raise ValueError(f"num_bins must be positive, got {num_bins}")
+    if ties not in ('best', 'order'):
+        raise ValueError(f"ties must be 'best' or 'order', got {ties!r}")
     check_triples(edge_index, edge_type, num_nodes, num_relations,
                   'relation_graph')
     if edge_type.numel() == 0:
@@ -147,7 +160,7 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     order = torch.argsort(index[0] * num_relations + index[1])
     keep = order[weight[order] > 0]
     index, weight = index[:, keep], weight[keep]
-    return index, weight, _rank_bins(weight, num_bins, rtol)
+    return index, weight, _rank_bins(weight, num_bins, rtol, ties)
 
 
 class RelationGraph(BaseTransform):
@@ -163,10 +176,17 @@ class RelationGraph(BaseTransform):
             (default: :obj:`10`)
         binary (bool, optional): 0/1 incidence matrices instead of
             frequencies. (default: :obj:`False`)
+        ties (str, optional): The rank of equal weights for binning,
+            :obj:`"best"` or :obj:`"order"` (see :func:`relation_graph`).
+            (default: :obj:`"best"`)
     """
-    def __init__(self, num_bins: int = 10, binary: bool = False) -> None:
+    def __init__(self, num_bins: int = 10, binary: bool = False,
+                 ties: str = 'best') -> None:
+        if ties not in ('best', 'order'):
+            raise ValueError(f"ties must be 'best' or 'order', got {ties!r}")
         self.num_bins = num_bins
         self.binary = binary
+        self.ties = ties
 
     def forward(self, data: Data) -> Data:
         if data.get('inverse_relations', False):
@@ -175,7 +195,8 @@ class RelationGraph(BaseTransform):
         index, weight, bins = relation_graph(data.edge_index, data.edge_type,
                                              data.num_nodes,
                                              int(data.num_relations),
-                                             self.num_bins, binary=self.binary)
+                                             self.num_bins, binary=self.binary,
+                                             ties=self.ties)
         data.relation_edge_index = index
         data.relation_edge_weight = weight
         data.relation_edge_bin = bins
@@ -183,4 +204,4 @@ class RelationGraph(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_bins={self.num_bins}, '
-                f'binary={self.binary})')
+                f'binary={self.binary}, ties={self.ties!r})')

@@ -138,6 +138,37 @@ def test_ties_share_a_bin_independent_of_relation_ids():
         assert torch.unique(bins[weight == value]).numel() == 1
 
 
+@pytest.mark.parametrize('num_bins', [3, 10])
+def test_ties_in_entry_order(num_bins):
+    # ties='order': rank = 1 + the weights above + the equal ones of earlier
+    # entries (sorted by source, then target), a loop per entry. Tie groups
+    # then straddle bins and every bin holds M / B entries (to one), as the
+    # official code's bins do.
+    edge_index, edge_type = random_kg(7, num_nodes=40, num_relations=6,
+                                      num_edges=200)
+    index, weight, bins = relation_graph(edge_index, edge_type, 40, 6,
+                                         num_bins, ties='order')
+    best_index, best_weight, best = relation_graph(edge_index, edge_type, 40,
+                                                   6, num_bins)
+    assert torch.equal(index, best_index) and torch.equal(weight, best_weight)
+    keys = index[0] * 12 + index[1]
+    assert bool((keys[1:] > keys[:-1]).all())  # the entries' order
+    values, expected = weight.tolist(), []
+    for i, w in enumerate(values):
+        rank = 1 + sum(v > w for v in values) + sum(v == w
+                                                    for v in values[:i])
+        expected.append(math.ceil(rank / len(values) * num_bins) - 1)
+    assert bins.tolist() == expected
+    sizes = torch.bincount(bins, minlength=num_bins)
+    assert int(sizes.max() - sizes.min()) <= 1
+    # With 10 bins some tie groups cross a boundary: the best rank then
+    # gives uneven bins, and those entries another bin (with 3, none does).
+    uneven = int(torch.bincount(best).max() - torch.bincount(best).min()) > 1
+    assert uneven == (not torch.equal(bins, best)) == (num_bins == 10)
+    with pytest.raises(ValueError, match="ties must be 'best' or 'order'"):
+        relation_graph(edge_index, edge_type, 40, 6, num_bins, ties='random')
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), num_relations=st.integers(1, 5))
 def test_relation_permutation_permutes_the_graph(seed, num_relations):
@@ -174,6 +205,13 @@ def test_transform():
     assert torch.equal(out.relation_edge_weight, weight)
     assert torch.equal(out.relation_edge_bin, bins)
     assert 'binary=False' in repr(RelationGraph(5))
+    ordered = RelationGraph(num_bins=5, ties='order')(data.clone())
+    assert torch.equal(ordered.relation_edge_bin,
+                       relation_graph(edge_index, edge_type, 15, 4, 5,
+                                      ties='order')[2])
+    assert "ties='order'" in repr(RelationGraph(5, ties='order'))
+    with pytest.raises(ValueError, match="ties must be 'best' or 'order'"):
+        RelationGraph(ties='first')
     with pytest.raises(ValueError, match='before AddInverseRelations'):
         RelationGraph()(AddInverseRelations()(data.clone()))
 

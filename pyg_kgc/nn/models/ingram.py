@@ -100,6 +100,12 @@ class InGram(torch.nn.Module):
         heads (int, optional): Attention heads of every layer.
             (default: :obj:`8`)
         bias (bool, optional): Learn additive biases. (default: :obj:`True`)
+        bin_ties (str, optional): How equal weights of the relation graph
+            are binned: :obj:`"best"`, all in the bin of their best rank, or
+            :obj:`"order"`, ranked in the order of the entries, which may
+            split them over two bins as the official code does (the
+            :obj:`ties` of :func:`~pyg_kgc.transforms.relation_graph`).
+            (default: :obj:`"best"`)
         compiled (bool, optional): On CPU, every layer computes its
             attention logits with :func:`torch.compile` kernels
             (:func:`~pyg_kgc.nn.conv.ingram_conv.attention_logits`; the
@@ -112,11 +118,15 @@ class InGram(torch.nn.Module):
                  entity_hidden_ratio: int = 8, relation_hidden_ratio: int = 4,
                  num_entity_layers: int = 2, num_relation_layers: int = 2,
                  num_bins: int = 10, heads: int = 8, bias: bool = True,
-                 compiled: bool = False) -> None:
+                 compiled: bool = False, bin_ties: str = 'best') -> None:
         super().__init__()
+        if bin_ties not in ('best', 'order'):
+            raise ValueError(f"bin_ties must be 'best' or 'order', got "
+                             f"{bin_ties!r}")
         self.entity_channels = entity_channels
         self.relation_channels = relation_channels
         self.num_bins = num_bins
+        self.bin_ties = bin_ties
         ent_hidden = entity_hidden_ratio * entity_channels
         rel_hidden = relation_hidden_ratio * relation_channels
         self.entity_in = Linear(entity_channels, ent_hidden, bias=bias)
@@ -202,7 +212,8 @@ class InGram(torch.nn.Module):
         device, dtype = edge_index.device, self.entity_in.weight.dtype
         rel_index, _, rel_bin = relation_graph(edge_index, edge_type,
                                                num_nodes, num_relations,
-                                               self.num_bins)
+                                               self.num_bins,
+                                               ties=self.bin_ties)
         if x is None:
             x = glorot_features(num_nodes, self.entity_channels, generator,
                                 device, dtype)
@@ -251,4 +262,6 @@ class InGram(torch.nn.Module):
         return (f'{self.__class__.__name__}({self.entity_channels}, '
                 f'{self.relation_channels}, relation_layers='
                 f'{len(self.relation_convs)}, entity_layers='
-                f'{len(self.entity_convs)}, num_bins={self.num_bins})')
+                f'{len(self.entity_convs)}, num_bins={self.num_bins}'
+                + (f', bin_ties={self.bin_ties!r})'
+                   if self.bin_ties != 'best' else ')'))

@@ -91,6 +91,37 @@ def test_forward_is_the_layer_stack():
                     torch.tensor([5])), manual.view(1))
 
 
+def test_bin_ties():
+    # With bin_ties='order' the relation-level layers see the bins of
+    # relation_graph(..., ties='order'); where a tie group straddles two
+    # bins (10 bins here) and the bin biases differ, the outputs differ from
+    # the default's.
+    edge_index, edge_type = random_kg(7, n=40, r=6, e=200)
+    models = [small_model(num_bins=10, bin_ties=ties)
+              for ties in ('best', 'order')]
+    for model in models:
+        for conv in model.relation_convs:
+            conv.bin_bias.data = torch.linspace(
+                -1, 1, conv.bin_bias.numel(),
+                dtype=torch.float64).view_as(conv.bin_bias)
+    x = torch.randn(40, 8, dtype=torch.float64)
+    rel_x = torch.randn(12, 4, dtype=torch.float64)
+    (_, z_best), (_, z_order) = (m.encode(edge_index, edge_type, 40, 6, x=x,
+                                          relation_x=rel_x) for m in models)
+    assert not torch.allclose(z_best, z_order)
+    rel_index, _, rel_bin = relation_graph(edge_index, edge_type, 40, 6, 10,
+                                           ties='order')
+    zz = models[1].relation_in(rel_x)
+    for conv in models[1].relation_convs:
+        zz = torch.relu(conv(zz, rel_index, rel_bin))
+    assert torch.allclose(z_order, models[1].relation_out(zz)[:6],
+                          atol=1e-12)
+    assert "bin_ties='order'" in repr(models[1])
+    assert 'bin_ties' not in repr(models[0])
+    with pytest.raises(ValueError, match="bin_ties must be 'best' or"):
+        small_model(bin_ties='stable')
+
+
 def test_random_features():
     gen = torch.Generator().manual_seed(0)
     x = glorot_features(3000, 32, gen)
