@@ -19,7 +19,9 @@ NL-100 and WK-100.
    construction, in the same process, and a check that the two models
    compute the same scores, and one training step the same loss and
    gradients, from the same weights and inputs (the same relation graph,
-   bins included).
+   bins included); and our bins against the official ``relgraph.py``'s
+   (which needs python-igraph) on the training graph, with either
+   treatment of tied weights.
 
 Prints one JSON line.
 
@@ -118,6 +120,39 @@ def compare_construction(train, repeats: int, num_bins: int = 10) -> dict:
         'max_weight_difference': weight_diff,
         'same_bins': same_bins,
     }
+
+
+def compare_official_bins(train, directory: str, num_bins: int = 10) -> dict:
+    r"""Our bins against those of the official ``relgraph.py`` (scipy and
+    igraph) on the training graph: the fraction of relation-graph edges in
+    another bin, and the smallest and largest bin, with tied weights in
+    the bin of their best rank (``ties="best"``) or ranked in entry order
+    (``ties="order"``)."""
+    import sys
+    sys.path.insert(0, directory)  # relgraph.py imports its utils.py
+    spec = importlib.util.spec_from_file_location(
+        'ingram_official_relgraph', osp.join(directory, 'relgraph.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ei, et = train.edge_index, train.edge_type
+    n, r = train.num_nodes, train.num_relations
+    msg = np.stack([ei[0].numpy(), et.numpy(), ei[1].numpy()], axis=1)
+    inverse = np.stack([ei[1].numpy(), et.numpy() + r, ei[0].numpy()], 1)
+    theirs = module.generate_relation_triplets(
+        np.concatenate([msg, inverse]), n, r, num_bins)
+    official = {(int(h), int(t)): int(b) for h, t, b in theirs}
+    out = {}
+    for ties in ('best', 'order'):
+        index, _, bins = relation_graph(ei, et, n, r, num_bins, ties=ties)
+        pairs = list(zip(index.t().tolist(), bins.tolist()))
+        assert len(pairs) == len(official)
+        out[f'bins_{ties}_differ_from_official'] = round(
+            sum(official[tuple(e)] != b for e, b in pairs) / len(pairs), 4)
+        sizes = torch.bincount(bins, minlength=num_bins)
+        out[f'bin_sizes_{ties}'] = [int(sizes.min()), int(sizes.max())]
+    sizes = np.bincount(theirs[:, 2].astype(np.int64), minlength=num_bins)
+    out['bin_sizes_official'] = [int(sizes.min()), int(sizes.max())]
+    return out
 
 
 def load_official(directory: str):
@@ -279,8 +314,8 @@ def epoch_times(train, args, official_module=None) -> dict:
     for p, w in zip(model.parameters(), weights):
         p.data = w
     mine_grads = dict(grads.named_parameters())
-    out['loss_difference_vs_official'] = abs(loss.item() -
-                                              official_loss.item())
+    out['loss_difference_vs_official'] = abs(loss.item()
+                                             - official_loss.item())
     out['max_relative_gradient_difference_vs_official'] = max(
         float((mine_grads[k].data - p.grad).abs().max() /
               p.grad.abs().max().clamp_min(1e-30))
@@ -323,6 +358,8 @@ def main():
             'triples': int(train.edge_type.numel()),
         }
         entry.update(compare_construction(train, args.repeats))
+        if args.official:
+            entry.update(compare_official_bins(train, args.official))
         entry.update(epoch_times(train, args, official))
         results[name] = entry
     print(json.dumps(results))
