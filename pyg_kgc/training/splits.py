@@ -178,8 +178,9 @@ def spanning_forest(edge_index: Tensor,
         if order.is_floating_point() or torch.unique(
                 order).numel() != order.numel():
             raise ValueError("order must hold distinct integer ranks")
-        return _spanning_forest(edge_index,
-                                rank=order.to(edge_index.device))
+        # Any distinct values: their ranks 0, ..., N - 1.
+        rank = torch.argsort(torch.argsort(order.to(edge_index.device)))
+        return _spanning_forest(edge_index, rank=rank)
     num_edges = edge_index.size(1)
     position = torch.randperm(num_edges, generator=generator,
                               device='cpu').to(edge_index.device)

@@ -256,10 +256,13 @@ def test_ordered_forest_is_the_queue_search(num_nodes, num_edges, seed):
     forest = spanning_forest(edge_index, order=rank)
     assert set(forest.nonzero().view(-1).tolist()) == _queue_bfs_tree(
         edge_index, rank)
-    # No draw: the generator plays no part.
+    # No draw: the generator plays no part; only the order of the values
+    # counts.
     assert torch.equal(
         spanning_forest(edge_index, torch.Generator().manual_seed(1),
                         order=rank), forest)
+    assert torch.equal(spanning_forest(edge_index, order=7 * rank - 5),
+                       forest)
 
 
 def test_ordered_forest_prefers_the_earliest_neighbour():
