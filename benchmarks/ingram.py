@@ -258,6 +258,14 @@ def epoch_times(train, args, official_module=None) -> dict:
             np.stack([index[1], index[0], bins], axis=1))
         return msg, rel_triplets
 
+    def corruption_triples(si, st, entity, corrupt):
+        # The official (head, relation, tail) rows of every corruption:
+        # [S, K, 3].
+        neg_h = torch.where(corrupt, entity, si[0].view(-1, 1))
+        neg_t = torch.where(corrupt, si[1].view(-1, 1), entity)
+        return torch.stack([neg_h, st.view(-1, 1).expand_as(neg_h), neg_t],
+                           dim=-1)
+
     def official_epoch():
         mi, mt, si, st, entity, corrupt = batch()
         msg, rel_triplets = official_inputs(mi, mt)
@@ -265,11 +273,7 @@ def epoch_times(train, args, official_module=None) -> dict:
         rel_x = glorot_features(2 * r, 32)
         emb_ent, emb_rel = official(x, rel_x, msg, rel_triplets)
         sup = torch.stack([si[0], st, si[1]], dim=1)
-        neg_h = torch.where(corrupt, entity, si[0].view(-1, 1))
-        neg_t = torch.where(corrupt, si[1].view(-1, 1), entity)
-        neg = torch.stack(
-            [neg_h, st.view(-1, 1).expand_as(neg_h), neg_t],
-            dim=-1).view(-1, 3)
+        neg = corruption_triples(si, st, entity, corrupt).view(-1, 3)
         pos = official.score(emb_ent, emb_rel, sup)
         neg_scores = official.score(emb_ent, emb_rel, neg).view(-1, 10)
         loss = margin_ranking_loss(pos, neg_scores, 2.0)
@@ -297,9 +301,7 @@ def epoch_times(train, args, official_module=None) -> dict:
     emb_ent, emb_rel = official(x, rel_x, msg, rel_triplets)
     theirs = official.score(emb_ent, emb_rel,
                             torch.stack([si[0], st, si[1]], dim=1))
-    neg_h = torch.where(corrupt, entity, si[0].view(-1, 1))
-    neg_t = torch.where(corrupt, si[1].view(-1, 1), entity)
-    neg = torch.stack([neg_h, st.view(-1, 1).expand_as(neg_h), neg_t], -1)
+    neg = corruption_triples(si, st, entity, corrupt)
     neg_scores = official.score(emb_ent, emb_rel,
                                 neg.transpose(0, 1).reshape(-1, 3))
     official_loss = torch.nn.MarginRankingLoss(margin=2.0)(

@@ -21,6 +21,13 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, shape: Tuple[int,
                                    check_invariants=False)
 
 
+def check_ties(ties: str, name: str = 'ties') -> None:
+    r"""Raises a :class:`ValueError` unless :obj:`ties` names a treatment of
+    equal weights in :func:`relation_graph`'s bins."""
+    if ties not in ('best', 'order'):
+        raise ValueError(f"{name} must be 'best' or 'order', got {ties!r}")
+
+
 def _rank_bins(weight: Tensor, num_bins: int, rtol: float,
                ties: str = 'best') -> Tensor:
     r"""Bin :math:`\lceil B \rho / M \rceil - 1` of every weight, with
@@ -121,8 +128,7 @@ def relation_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int,
     """
     if num_bins < 1:
         raise ValueError(f"num_bins must be positive, got {num_bins}")
-    if ties not in ('best', 'order'):
-        raise ValueError(f"ties must be 'best' or 'order', got {ties!r}")
+    check_ties(ties)
     check_triples(edge_index, edge_type, num_nodes, num_relations,
                   'relation_graph')
     if edge_type.numel() == 0:
@@ -182,8 +188,7 @@ class RelationGraph(BaseTransform):
     """
     def __init__(self, num_bins: int = 10, binary: bool = False,
                  ties: str = 'best') -> None:
-        if ties not in ('best', 'order'):
-            raise ValueError(f"ties must be 'best' or 'order', got {ties!r}")
+        check_ties(ties)
         self.num_bins = num_bins
         self.binary = binary
         self.ties = ties

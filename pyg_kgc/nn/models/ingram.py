@@ -17,7 +17,7 @@ from pyg_kgc.nn.conv.ingram_conv import (
 from pyg_kgc.nn.kge.base import EmbeddingScorer
 from pyg_kgc.nn.kge.distmult import DistMult
 from pyg_kgc.transforms.add_inverse_relations import add_inverse_triples
-from pyg_kgc.transforms.relation_graph import relation_graph
+from pyg_kgc.transforms.relation_graph import check_ties, relation_graph
 
 
 def glorot_features(num: int, channels: int,
@@ -120,9 +120,7 @@ class InGram(torch.nn.Module):
                  num_bins: int = 10, heads: int = 8, bias: bool = True,
                  compiled: bool = False, bin_ties: str = 'best') -> None:
         super().__init__()
-        if bin_ties not in ('best', 'order'):
-            raise ValueError(f"bin_ties must be 'best' or 'order', got "
-                             f"{bin_ties!r}")
+        check_ties(bin_ties, 'bin_ties')
         self.entity_channels = entity_channels
         self.relation_channels = relation_channels
         self.num_bins = num_bins
