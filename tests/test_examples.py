@@ -312,6 +312,28 @@ def test_ingram_paper_hyperparameters(data_root, mirror_url):
                           data_root, mirror_url)
     assert smaller['hyperparameters']['heads'] == 2
     assert smaller['hyperparameters']['entity_ratio'] == 4
+    # --recipe official is the official code's recipe in one flag: the
+    # same run as the three options it stands for; a --message-split
+    # given with it still wins.
+    recipe = run_example('ingram.py', args + ['--heads', '2', '--recipe',
+                                              'official'], data_root,
+                         mirror_url)
+    spelled = run_example('ingram.py', args + [
+        '--heads', '2', '--redraw-features', '--exclude-own',
+        '--message-split', 'igraph-forest'
+    ], data_root, mirror_url)
+    assert recipe['recipe'] == 'official' and spelled['recipe'] == 'ours'
+    assert official['recipe'] == 'ours'
+    assert not (official['redraw_features'] or official['exclude_own'])
+    assert official['message_split'] == 'cover'
+    for key in ('redraw_features', 'exclude_own', 'message_split',
+                'valid_history', 'test_mrr', 'test_hits@1', 'test_hits@10'):
+        assert recipe[key] == spelled[key], key
+    assert recipe['valid_history'] != official['valid_history']
+    covered = run_example('ingram.py', args + [
+        '--heads', '2', '--recipe', 'official', '--message-split', 'cover'
+    ], data_root, mirror_url)
+    assert covered['message_split'] == 'cover' and covered['exclude_own']
     # The paper has no values for the GraIL splits: refused, naming it.
     out = run_script('ingram.py', ['--dataset', 'fb237_v1', '--hparams',
                                    'paper'], data_root, mirror_url,
