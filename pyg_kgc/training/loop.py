@@ -193,7 +193,6 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                                  if e > history.best_epoch)
                 if patience is not None and since_best >= patience:
                     history.stopped_early = True
-                postfix['valid'] = f'{metric:.4f}'
             if checkpoint is not None:
                 save_checkpoint(
                     checkpoint, model, optimizer, epoch=epoch, history=history,
@@ -202,7 +201,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         for name, obj in state.items()
                     })
                 last_saved = epoch
-        bar.set_postfix(postfix)
+        if history.best_metric is not None:
+            postfix['valid'] = f'{history.metrics[-1][1]:.4f}'
+            postfix['best'] = (f'{history.best_metric:.4f} '
+                               f'@{history.best_epoch}')
+        # Without a refresh of its own the bar keeps tqdm's interval
+        # (TQDM_MININTERVAL), so a long run's log stays short.
+        bar.set_postfix(postfix, refresh=False)
         if history.stopped_early:
             break
     if best_state is not None:

@@ -59,6 +59,19 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_progress_bar_keeps_best_and_its_interval(capsys):
+    model, optimizer = make()
+    metrics = iter([0.1, 0.5, 0.3])
+    fit(model, optimizer, epoch_fn(model, optimizer), epochs=60,
+        validate=lambda: next(metrics), eval_every=20, progress=True)
+    err = capsys.readouterr().err
+    # The last validation and the best one so far stay on the bar ...
+    assert 'valid=0.3000' in err and 'best=0.5000 @40' in err
+    # ... and the bar is not redrawn at every epoch: 60 fast epochs fall
+    # within tqdm's default interval of 0.1 s a few times at most.
+    assert err.count('epochs:') < 30
+
+
 def test_early_stopping_restores_best():
     model, optimizer = make()
     metrics = iter([0.1, 0.5, 0.3, 0.2, 0.9])
